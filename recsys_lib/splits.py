@@ -1,0 +1,149 @@
+"""Train / validation / test splits: leave-last-out by time (the protocol) and a random one."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .preprocess import IdMap, deduplicate, encode_ids, to_implicit, validate_interactions
+
+__all__ = ["Split", "leave_last_out", "random_leave_one_out", "protocol_split"]
+
+
+@dataclass
+class Split:
+    """A split of encoded interactions (codes ``0..num_users-1`` and ``0..num_items-1``).
+
+    ``valid`` and ``test`` hold at most one row per user. Users with fewer than
+    three interactions have all of them in ``train`` and no held-out rows.
+    """
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    test: pd.DataFrame
+    num_users: int
+    num_items: int
+    idmap: IdMap | None = None
+    kind: str = "leave-last-out"
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def train_matrix(self) -> sp.csr_matrix:
+        """Binary user x item CSR matrix of training interactions (float32)."""
+        if "train" not in self._cache:
+            m = sp.csr_matrix((np.ones(len(self.train), dtype=np.float32),
+                               (self.train.user_id.to_numpy(), self.train.item_id.to_numpy())),
+                              shape=(self.num_users, self.num_items))
+            m.data[:] = 1.0  # repeated pairs count once
+            self._cache["train"] = m
+        return self._cache["train"]
+
+    def targets(self, which: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(users, items)`` of the held-out interactions of ``which`` ('valid' or 'test')."""
+        df = self._part(which)
+        return df.user_id.to_numpy(np.int64), df.item_id.to_numpy(np.int64)
+
+    def exclusions(self, which: str) -> sp.csr_matrix:
+        """Items not to rank for ``which``: training items, plus the validation item for 'test'."""
+        m = self.train_matrix()
+        if which == "test":
+            v = self.valid
+            m = m + sp.csr_matrix((np.ones(len(v), dtype=np.float32),
+                                   (v.user_id.to_numpy(), v.item_id.to_numpy())),
+                                  shape=m.shape)
+            m.data[:] = 1.0
+        else:
+            self._part(which)
+        return m.tocsr()
+
+    def sequences(self, which: str = "valid") -> list[np.ndarray]:
+        """Each user's history in time order, as seen when predicting ``which``.
+
+        For 'valid' that is the training history; for 'test' the validation item is appended.
+        """
+        df = self.train if which == "valid" else pd.concat([self.train, self.valid])
+        if which not in ("valid", "test"):
+            self._part(which)
+        df = df.assign(_pos=np.arange(len(df))).sort_values(["user_id", "timestamp", "_pos"],
+                                                             kind="stable")
+        groups = df.groupby("user_id", sort=True)["item_id"].apply(np.asarray)
+        out = [np.zeros(0, dtype=np.int64)] * self.num_users
+        for u, seq in groups.items():
+            out[int(u)] = seq.astype(np.int64)
+        return out
+
+    def _part(self, which: str) -> pd.DataFrame:
+        if which == "valid":
+            return self.valid
+        if which == "test":
+            return self.test
+        raise ValueError(f"which must be 'valid' or 'test', got {which!r}")
+
+    def summary(self) -> dict:
+        """Sizes of the split, for tables and checks."""
+        return {"users": self.num_users, "items": self.num_items, "train": len(self.train),
+                "valid": len(self.valid), "test": len(self.test),
+                "density": round(len(self.train) / (self.num_users * self.num_items), 6)}
+
+
+def _check_encoded(df: pd.DataFrame, num_users: int | None, num_items: int | None):
+    validate_interactions(df)
+    nu = int(df.user_id.max()) + 1 if num_users is None else num_users
+    ni = int(df.item_id.max()) + 1 if num_items is None else num_items
+    if df.user_id.min() < 0 or df.user_id.max() >= nu:
+        raise ValueError(f"user_id must be encoded as 0..{nu - 1}; use encode_ids() first")
+    if df.item_id.min() < 0 or df.item_id.max() >= ni:
+        raise ValueError(f"item_id must be encoded as 0..{ni - 1}; use encode_ids() first")
+    return nu, ni
+
+
+def _split_by_position(df, pick_valid, pick_test, nu, ni, idmap, kind) -> Split:
+    test, valid = df.loc[pick_test], df.loc[pick_valid]
+    train = df.loc[~(pick_test | pick_valid)]
+    clean = [x.drop(columns=[c for c in ("_pos", "_n", "_k") if c in x.columns])
+              .reset_index(drop=True) for x in (train, valid, test)]
+    return Split(*clean, num_users=nu, num_items=ni, idmap=idmap, kind=kind)
+
+
+def leave_last_out(df: pd.DataFrame, num_users: int | None = None, num_items: int | None = None,
+                   idmap: IdMap | None = None) -> Split:
+    """The protocol's split: per user, last interaction is test, second-to-last validation.
+
+    Time order is a stable sort on ``timestamp``: ties keep the order of ``df``'s rows.
+    ``df`` must have encoded ids (see ``encode_ids``).
+    """
+    nu, ni = _check_encoded(df, num_users, num_items)
+    d = df.reset_index(drop=True).assign(_pos=np.arange(len(df)))
+    d = d.sort_values(["user_id", "timestamp", "_pos"], kind="stable")
+    d["_n"] = d.groupby("user_id")["item_id"].transform("size")
+    d["_k"] = d.groupby("user_id").cumcount(ascending=False)  # 0 = latest
+    eligible = d["_n"] >= 3
+    return _split_by_position(d, eligible & (d["_k"] == 1), eligible & (d["_k"] == 0),
+                              nu, ni, idmap, "leave-last-out")
+
+
+def random_leave_one_out(df: pd.DataFrame, seed: int, num_users: int | None = None,
+                         num_items: int | None = None, idmap: IdMap | None = None) -> Split:
+    """A seeded *random* split: per user, one random interaction is test, another validation.
+
+    It ignores time, so training can contain interactions from after the test one.
+    It exists to show that leakage (a later chapter); the book's numbers never use it.
+    """
+    nu, ni = _check_encoded(df, num_users, num_items)
+    rng = np.random.default_rng(seed)
+    d = df.reset_index(drop=True).assign(_pos=np.arange(len(df)))
+    d = d.iloc[rng.permutation(len(d))]
+    d["_n"] = d.groupby("user_id")["item_id"].transform("size")
+    d["_k"] = d.groupby("user_id").cumcount()
+    eligible = d["_n"] >= 3
+    d = d.sort_values("_pos")
+    return _split_by_position(d, eligible & (d["_k"] == 1), eligible & (d["_k"] == 0),
+                              nu, ni, idmap, "random")
+
+
+def protocol_split(ml) -> Split:
+    """ML ratings -> the protocol's split: de-duplicate, implicit, encode (all catalogue items)."""
+    df = to_implicit(deduplicate(ml.ratings))
+    enc, idmap = encode_ids(df, item_universe=ml.items.item_id.to_numpy())
+    return leave_last_out(enc, idmap.num_users, idmap.num_items, idmap)
