@@ -19,10 +19,15 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
-def set_seed(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy, and (if used) Keras/TensorFlow; make TF ops deterministic."""
+def set_seed(seed: int, deterministic: bool = True, tensorflow: bool = True) -> None:
+    """Seed Python and NumPy and, unless ``tensorflow=False``, Keras/TensorFlow.
+
+    With ``deterministic`` TensorFlow ops are made deterministic (bit-identical reruns).
+    """
     random.seed(seed)
     np.random.seed(seed)
+    if not tensorflow:
+        return
     quiet_tensorflow()
     import keras
     import tensorflow as tf

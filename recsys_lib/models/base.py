@@ -16,6 +16,8 @@ class Recommender:
     name: str = "base"
     #: the small grid of hyperparameters tuned on the validation split
     hyperparameters: dict = {}
+    #: whether fitting needs Keras/TensorFlow (and so TF seeding)
+    uses_tensorflow: bool = False
 
     def fit(self, split, **kwargs) -> "Recommender":
         raise NotImplementedError

@@ -33,15 +33,15 @@ class Popularity(Recommender):
 class ItemKNN(Recommender):
     """Item-item collaborative filtering with cosine similarity.
 
-    ``sim[i, j] = |U_i ∩ U_j| / (sqrt(|U_i| |U_j|) + shrink)``; each item keeps its
-    ``k`` most similar neighbours, and a user's score for ``j`` is the sum of ``sim[i, j]``
-    over the items ``i`` in their training history.
+    ``sim[i, j] = |U_i ∩ U_j| / (sqrt(|U_i| |U_j|) + shrink)``; each item ``i`` keeps its
+    ``k`` most similar neighbours ``j`` (a row of ``sim``), and a user's score for ``j`` is
+    the sum of ``sim[i, j]`` over the items ``i`` in their training history.
     """
 
     name = "itemknn"
-    hyperparameters = {"k": [20, 50, 100, 200, 400], "shrink": [0.0, 10.0, 50.0]}
+    hyperparameters = {"k": [10, 20, 50, 100, 200, 400], "shrink": [0.0, 10.0, 50.0]}
 
-    def __init__(self, k: int = 100, shrink: float = 0.0):
+    def __init__(self, k: int = 10, shrink: float = 0.0):
         self.k, self.shrink = int(k), float(shrink)
 
     def fit(self, split, **kwargs):
@@ -50,9 +50,9 @@ class ItemKNN(Recommender):
         norms = np.sqrt(np.diag(co))
         sim = co / (np.outer(norms, norms) + self.shrink + 1e-12)
         np.fill_diagonal(sim, 0.0)
-        if self.k < sim.shape[0]:  # keep the k largest per column (neighbours of target j)
-            drop = np.argpartition(-sim, self.k, axis=0)[self.k:, :]
-            np.put_along_axis(sim, drop, 0.0, axis=0)
+        if self.k < sim.shape[1]:  # keep the k largest of each row (the neighbours of i)
+            drop = np.argpartition(-sim, self.k, axis=1)[:, self.k:]
+            np.put_along_axis(sim, drop, 0.0, axis=1)
         self.sim_ = sp.csr_matrix(sim)
         self.x_ = x.tocsr()
         self.num_users_ = split.num_users
@@ -77,7 +77,7 @@ class EASE(Recommender):
     name = "ease"
     hyperparameters = {"l2": [50.0, 100.0, 200.0, 300.0, 500.0, 1000.0]}
 
-    def __init__(self, l2: float = 300.0):
+    def __init__(self, l2: float = 100.0):
         self.l2 = float(l2)
 
     def fit(self, split, **kwargs):

@@ -48,7 +48,7 @@ class BPRNet(keras.Model):
         return tf.reduce_sum(p * q, axis=-1) + tf.squeeze(self.item_bias(items), -1)
 
     def train_step(self, data):
-        users, pos, neg = data
+        users, pos, neg = data[0] if len(data) == 1 else data
         with tf.GradientTape() as tape:
             x_ui = self((users, pos), training=True)
             x_uj = self((users, neg), training=True)
@@ -72,7 +72,8 @@ class BPR(Recommender):
     """
 
     name = "bpr"
-    hyperparameters = {"dim": [32, 64, 128], "lr": [0.001, 0.003], "l2": [1e-5, 1e-4, 1e-3]}
+    uses_tensorflow = True
+    hyperparameters = {"dim": [32, 64, 128], "l2": [1e-5, 1e-4, 1e-3], "lr": [0.003]}
 
     def __init__(self, dim: int = 64, lr: float = 0.003, l2: float = 1e-4, epochs: int = 60,
                  batch_size: int = 1024, eval_every: int = 2, patience: int = 4, seed: int = 0,
@@ -98,8 +99,8 @@ class BPR(Recommender):
             order = rng.permutation(len(users))
             u, i = users[order], pos[order]
             j = sample_negatives(u, seen, split.num_items, rng)
-            h = self.net_.fit((u, i, j), batch_size=self.batch_size, epochs=1, shuffle=False,
-                              verbose=0)
+            ds = tf.data.Dataset.from_tensor_slices((u, i, j)).batch(self.batch_size)
+            h = self.net_.fit(ds, epochs=1, verbose=0, shuffle=False)
             if epoch % self.eval_every and epoch != self.epochs:
                 continue
             self._cache_weights()

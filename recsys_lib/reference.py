@@ -1,0 +1,94 @@
+"""Established-library references, trained on our split with their default settings.
+
+Two independent libraries serve: Cornac (Salah, Truong & Lauw, JMLR 2020) and
+``implicit`` (Frederickson). Their models are trained on our training split and ranked
+by our metrics, so their numbers are directly comparable with the book's.
+Cornac's ItemKNN is a rating-prediction kNN (a weighted *mean* of neighbour ratings),
+which is constant on implicit data; ``implicit``'s CosineRecommender is the ranking one.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .models.base import Recommender
+
+__all__ = ["CornacModel", "ImplicitModel", "cornac_defaults", "implicit_defaults"]
+
+
+class CornacModel(Recommender):
+    """Wrap a Cornac recommender so that it answers the book's interface.
+
+    Items that Cornac never saw in training get the lowest possible score.
+    """
+
+    def __init__(self, model, name: str):
+        self.model, self.name = model, name
+
+    def fit(self, split, **kwargs):
+        import cornac
+
+        tr = split.train
+        triples = list(zip(tr.user_id.astype(str), tr.item_id.astype(str),
+                           np.ones(len(tr), dtype=float)))
+        self.data_ = cornac.data.Dataset.from_uir(triples, seed=kwargs.get("seed", 0))
+        self.model.fit(self.data_)
+        self.num_users_, self.num_items_ = split.num_users, split.num_items
+        # map our item codes to Cornac's internal indices
+        self.item_cols_ = np.full(split.num_items, -1, dtype=np.int64)
+        for raw, idx in self.data_.iid_map.items():
+            self.item_cols_[int(raw)] = idx
+        self.user_rows_ = {int(raw): idx for raw, idx in self.data_.uid_map.items()}
+        return self
+
+    def score(self, users, which="valid"):
+        users = self._check_users(users)
+        out = np.full((len(users), self.num_items_), -np.inf)
+        known = self.item_cols_ >= 0
+        for r, u in enumerate(users):
+            s = np.asarray(self.model.score(self.user_rows_[int(u)]), dtype=float).ravel()
+            out[r, known] = s[self.item_cols_[known]]
+        out[np.isneginf(out)] = np.nanmin(np.where(np.isinf(out), np.nan, out)) - 1.0
+        return out
+
+
+def cornac_defaults(seed: int = 0) -> dict[str, CornacModel]:
+    """Cornac's MostPop, ItemKNN (cosine), EASE and BPR, each with its default settings."""
+    from cornac.models import BPR, EASE, ItemKNN, MostPop
+
+    return {"pop": CornacModel(MostPop(), "cornac-mostpop"),
+            "itemknn": CornacModel(ItemKNN(similarity="cosine", verbose=False), "cornac-itemknn"),
+            "ease": CornacModel(EASE(verbose=False, seed=seed), "cornac-ease"),
+            "bpr": CornacModel(BPR(seed=seed, verbose=False), "cornac-bpr")}
+
+
+class ImplicitModel(Recommender):
+    """Wrap an ``implicit`` recommender; it is fitted on the binary training matrix."""
+
+    def __init__(self, model, name: str):
+        self.model, self.name = model, name
+
+    def fit(self, split, **kwargs):
+        self.x_ = split.train_matrix().tocsr()
+        self.model.fit(self.x_, show_progress=False)
+        self.num_users_, self.num_items_ = split.num_users, split.num_items
+        return self
+
+    def score(self, users, which="valid"):
+        users = self._check_users(users)
+        ids, scores = self.model.recommend(users, self.x_[users], N=self.num_items_,
+                                           filter_already_liked_items=False)
+        out = np.full((len(users), self.num_items_), np.nan)
+        valid = ids >= 0
+        rows = np.repeat(np.arange(len(users)), ids.shape[1]).reshape(ids.shape)
+        out[rows[valid], ids[valid]] = scores[valid]
+        floor = np.nanmin(out) - 1.0 if np.isfinite(out).any() else 0.0
+        return np.where(np.isfinite(out), out, floor)
+
+
+def implicit_defaults(seed: int = 0) -> dict[str, ImplicitModel]:
+    """``implicit``'s CosineRecommender (item kNN) and BPR, each with its default settings."""
+    from implicit.cpu.bpr import BayesianPersonalizedRanking
+    from implicit.nearest_neighbours import CosineRecommender
+
+    return {"itemknn": ImplicitModel(CosineRecommender(), "implicit-cosine"),
+            "bpr": ImplicitModel(BayesianPersonalizedRanking(random_state=seed), "implicit-bpr")}
