@@ -75,7 +75,7 @@ class BPR(Recommender):
     uses_tensorflow = True
     hyperparameters = {"dim": [32, 64, 128], "l2": [1e-5, 1e-4, 1e-3], "lr": [0.003]}
 
-    def __init__(self, dim: int = 64, lr: float = 0.003, l2: float = 1e-4, epochs: int = 60,
+    def __init__(self, dim: int = 128, lr: float = 0.003, l2: float = 1e-3, epochs: int = 60,
                  batch_size: int = 1024, eval_every: int = 2, patience: int = 4, seed: int = 0,
                  verbose: int = 0):
         self.dim, self.lr, self.l2 = int(dim), float(lr), float(l2)

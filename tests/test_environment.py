@@ -1,0 +1,54 @@
+"""Packaging: environment.yml and pyproject.toml pin the same versions; CI runs the README's command."""
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pins(reqs):
+    out = {}
+    for r in reqs:
+        m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*==\s*([^;\s]+)", r)
+        if m:
+            out[m.group(1).lower().replace("_", "-")] = m.group(2)
+    return out
+
+
+def _pyproject_pins():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(meta["dependencies"])
+    for extra, items in meta["optional-dependencies"].items():
+        reqs += [r for r in items if not r.startswith("recsys_lib")]
+    return _pins(reqs)
+
+
+def _environment_pins():
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    reqs = [ln.strip()[2:] for ln in lines if ln.strip().startswith("- ") and "==" in ln]
+    return _pins(reqs)
+
+
+def test_environment_yml_matches_pyproject():
+    py, env = _pyproject_pins(), _environment_pins()
+    # plain `tensorflow` is the non-Linux-x86 twin of tensorflow-cpu: same version
+    assert py.pop("tensorflow") == py["tensorflow-cpu"]
+    assert py == env, {k: (py.get(k), env.get(k)) for k in set(py) | set(env)
+                       if py.get(k) != env.get(k)}
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    m = re.search(r"<!-- test-command -->\s*```(?:bash|sh)?\n(.+?)\n```", readme, re.S)
+    assert m, "README must mark its test command with <!-- test-command -->"
+    command = m.group(1).strip()
+    assert command in [ln.strip() for ln in ci.splitlines()]
+
+
+def test_movielens_files_are_never_committed():
+    import subprocess
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout
+    banned = re.compile(r"(u\.data|u\.item|u\.user|ml-100k\.(inter|item|user)|ratings\.dat|"
+                        r"ml-100k\.zip|ml-1m\.zip|recbole-.*\.whl)$")
+    assert not [f for f in files.splitlines() if banned.search(f)]
