@@ -1,6 +1,7 @@
 # Deep Learning for Recommender Systems: the two commands of the README.
-#   make book   set up, fetch the data, run the baselines report (and, later, build the book)
-#   make test   set up and run the whole test suite
+#   make book   set up, fetch the data, execute every chapter (full profile), build the site
+#   make test   set up and run the whole test suite: library tests, papermill execution,
+#               site build and browser check, then nbval on the committed notebooks
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -11,7 +12,7 @@ export TF_ENABLE_ONEDNN_OPTS := 0
 export KERAS_BACKEND := tensorflow
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup data book test bench clean
+.PHONY: setup data book report test bench clean
 
 setup: $(STAMP)
 
@@ -26,11 +27,19 @@ $(STAMP): pyproject.toml
 data: setup
 	$(BIN)/python -m recsys_lib data fetch
 
+NBVAL := --nbval-lax --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg -p no:randomly
+
 book: data
+	$(BIN)/python -m recsys_lib.book run --profile full
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "The book is at _build/html/index.html"
+
+report: data
 	$(BIN)/python -m recsys_lib report pop itemknn ease bpr
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest $(NBVAL) notebooks
 
 bench: data
 	$(BIN)/python benchmarks/bench_evaluation.py

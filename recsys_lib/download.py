@@ -16,8 +16,6 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 __all__ = [
     "ChecksumError",
     "DownloadError",
@@ -79,6 +77,8 @@ def download_url(url: str, dest: Path, sha256: str, timeout: float = 30.0,
     The bytes go to a temporary file beside ``dest`` first; it is renamed to
     ``dest`` only when the checksum matches, and removed on any failure.
     """
+    from tqdm import tqdm  # plain bar: no widget warnings inside notebooks
+
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part",

@@ -89,3 +89,40 @@ def test_bpr_learns_structure():
     res = evaluate(m, split, "valid")
     assert res.means["HR@10"] > 0.8
     assert m.history_["val_NDCG@10"][-1] >= m.history_["val_NDCG@10"][0]
+
+
+def test_chapter2_models_shapes():
+    from recsys_lib.models.concepts import ContentBased, SocialRecommender
+    from recsys_lib.models.neural import TinyNCF
+    split = _block_split()
+    rng = np.random.default_rng(0)
+    feats = __import__("scipy.sparse", fromlist=["csr_matrix"]).csr_matrix(
+        rng.random((split.num_items, 7)))
+    graph = __import__("scipy.sparse", fromlist=["csr_matrix"]).csr_matrix(
+        (rng.random((split.num_users, split.num_users)) < 0.1).astype(float))
+    for model in (ContentBased(feats), SocialRecommender(graph), TinyNCF(dim=4, hidden=8, epochs=1)):
+        model.fit(split)
+        assert model.score(np.array([0, 1, 2])).shape == (3, split.num_items)
+    ncf = model
+    p = ncf.predict_proba([0, 1], [3, 4])
+    assert p.shape == (2,) and ((p > 0) & (p < 1)).all()
+    out = ncf.model_({"user": np.array([0, 1, 2]), "item": np.array([0, 1, 2])})
+    assert tuple(out.shape) == (3, 1)
+    with pytest.raises(ValueError, match="rows"):
+        ContentBased(feats[:5]).fit(split)
+    with pytest.raises(ValueError, match="graph"):
+        SocialRecommender(graph[:5]).fit(split)
+
+
+def test_simulated_friendships_homophily(ml100k):
+    from recsys_lib.models.concepts import simulate_friendships
+    ids = ml100k.users.user_id.to_numpy()
+    occ = ml100k.users.occupation.to_numpy()
+
+    def same_occ(h):
+        g = simulate_friendships(ml100k.users, ids, friends=5, homophily=h, seed=0)
+        assert (g != g.T).nnz == 0 and g.diagonal().sum() == 0
+        r, c = g.nonzero()
+        return np.mean(occ[r] == occ[c])
+
+    assert same_occ(6.0) > same_occ(0.0) + 0.05
