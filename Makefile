@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 data: setup
 	$(BIN)/python -m recsys_lib data fetch
 
-NBVAL := --nbval-lax --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg -p no:randomly
+NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:randomly
 
 book: data
 	$(BIN)/python -m recsys_lib.book run --profile full
