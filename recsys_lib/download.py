@@ -40,13 +40,18 @@ def data_home() -> Path:
 
     Outside a checkout (an installed wheel), it falls back to ``~/.cache/recsys_lib``.
     """
-    env = os.environ.get("RECSYS_DATA")
+    return project_dir("RECSYS_DATA", "data")
+
+
+def project_dir(env_var: str, name: str) -> Path:
+    """``$env_var`` if set, else folder ``name`` of the project checkout, else a home cache."""
+    env = os.environ.get(env_var)
     if env:
         return Path(env).expanduser().resolve()
     root = Path(__file__).resolve().parents[1]
     if (root / "pyproject.toml").is_file():
-        return root / "data"
-    return Path.home() / ".cache" / "recsys_lib"
+        return root / name
+    return Path.home() / ".cache" / "recsys_lib" / ("" if name == "data" else name)
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:

@@ -16,15 +16,9 @@ __all__ = ["run_experiment", "tune", "results_dir", "load_split"]
 
 def results_dir() -> Path:
     """Where result files go: ``$RECSYS_RESULTS``, else ``results/`` of the project checkout."""
-    import os
+    from .download import project_dir
 
-    env = os.environ.get("RECSYS_RESULTS")
-    if env:
-        return Path(env).expanduser().resolve()
-    root = Path(__file__).resolve().parents[1]
-    if (root / "pyproject.toml").is_file():
-        return root / "results"
-    return Path.home() / ".cache" / "recsys_lib" / "results"
+    return project_dir("RECSYS_RESULTS", "results")
 
 
 def load_split(dataset: str = "ml-100k"):
