@@ -8,7 +8,7 @@ import time
 
 __all__ = ["main"]
 
-_PUBLIC_KEYS = ("model", "dataset", "seed", "valid", "test", "test_ci95", "train_seconds",
+_PUBLIC_KEYS = ("model", "dataset", "seed", "fingerprint", "valid", "test", "test_ci95", "train_seconds",
                 "params", "hyperparameters", "coverage@10")
 
 

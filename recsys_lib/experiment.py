@@ -11,7 +11,8 @@ import numpy as np
 from .metrics import bootstrap_ci, catalogue_coverage, evaluate
 from .registry import make_model
 
-__all__ = ["run_experiment", "tune", "results_dir", "load_split"]
+__all__ = ["run_experiment", "cached_experiment", "fingerprint", "model_settings", "tune",
+           "results_dir", "load_split", "write_json"]
 
 
 def results_dir() -> Path:
@@ -36,16 +37,55 @@ def _round(d: dict, digits: int = 4) -> dict:
     return {k: round(float(v), digits) for k, v in d.items()}
 
 
+def model_settings(model) -> dict:
+    """Every plain setting of an unfitted model (hyperparameters, epochs, seed, ...)."""
+    return {k: v for k, v in sorted(vars(model).items())
+            if not k.startswith("_") and isinstance(v, (bool, int, float, str, type(None)))}
+
+
+def fingerprint(name: str, split, seed: int = 0, hyperparameters: dict | None = None) -> str:
+    """A hash of everything a result depends on: the model's settings and seed, the split's
+    content, the source of the library modules involved, and the Keras/TensorFlow versions.
+
+    Two runs with the same fingerprint give the same numbers (training is deterministic), so
+    a stored result with a matching fingerprint can stand in for a rerun.
+    """
+    import hashlib
+    import importlib.metadata as md
+    import inspect
+
+    model = make_model(name, seed=seed, **(hyperparameters or {}))
+    h = hashlib.sha256()
+    h.update(json.dumps({"model": name, "settings": model_settings(model)},
+                        sort_keys=True, default=str).encode())
+    for part in (split.train, split.valid, split.test):
+        h.update(np.ascontiguousarray(part[["user_id", "item_id"]].to_numpy(np.int64)).tobytes())
+    here = Path(__file__).parent
+    files = {Path(inspect.getsourcefile(type(model))), here / "metrics.py", here / "splits.py",
+             here / "models" / "base.py", here / "models" / "training.py"}
+    for f in sorted(files):
+        h.update(f.read_bytes().replace(b"\r\n", b"\n"))
+    for dist in ("keras", "tensorflow", "tensorflow-cpu", "numpy"):
+        try:
+            h.update(f"{dist}={md.version(dist)}".encode())
+        except md.PackageNotFoundError:
+            pass
+    return h.hexdigest()[:16]
+
+
 def run_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
-                   hyperparameters: dict | None = None, n_boot: int = 1000) -> dict:
+                   hyperparameters: dict | None = None, n_boot: int = 1000,
+                   return_model: bool = False):
     """Fit model ``name`` on ``split`` and evaluate validation and test under the protocol.
 
     Returns the result record (see the README); per-user test NDCG@10 is under
-    ``per_user_test_ndcg`` for paired comparisons.
+    ``per_user_test_ndcg`` for paired comparisons. With ``return_model`` returns
+    ``(record, fitted_model)``.
     """
     from .utils import set_seed
 
     model = make_model(name, seed=seed, **(hyperparameters or {}))
+    fp = fingerprint(name, split, seed, hyperparameters)
     set_seed(seed, tensorflow=model.uses_tensorflow)
     t0 = time.perf_counter()
     model.fit(split)
@@ -54,12 +94,38 @@ def run_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
     ci = {m: [round(x, 4) for x in bootstrap_ci(v, n_boot=n_boot, seed=seed)]
           for m, v in test.per_user.items()}
     hp = {k: getattr(model, k) for k in model.hyperparameters}
-    return {"model": name, "dataset": dataset, "seed": seed,
+    settings = {k: v for k, v in model_settings(model).items() if k != "seed"}
+    rec = {"model": name, "dataset": dataset, "seed": seed, "fingerprint": fp, "settings": settings,
             "valid": _round(valid.means), "test": _round(test.means),
             "test_ci95": ci, "train_seconds": round(train_seconds, 3),
             "params": model.num_params, "hyperparameters": hp,
             "coverage@10": round(catalogue_coverage(test.topk, split.num_items), 4),
             "per_user_test_ndcg": [round(float(x), 5) for x in test.per_user["NDCG@10"]]}
+    if hasattr(model, "history_"):
+        rec["history"] = {k: [round(float(x), 5) for x in v] for k, v in model.history_.items()}
+    return (rec, model) if return_model else rec
+
+
+def cached_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
+                      hyperparameters: dict | None = None, refresh: bool = False) -> dict:
+    """``run_experiment``, unless ``results/<dataset>/seeds/<name>-seed<seed>.json`` holds a
+    record with the same fingerprint (same code, settings, seed and data): then that record.
+
+    The stored files are written by ``python -m recsys_lib evaluate NAME --seed N`` and by
+    this function. The returned record has ``"cached": True`` when it was read, not rerun.
+    """
+    path = results_dir() / dataset / "seeds" / f"{name}-seed{seed}.json"
+    fp = fingerprint(name, split, seed, hyperparameters)
+    if path.exists() and not refresh:
+        try:
+            rec = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            rec = {}
+        if rec.get("fingerprint") == fp:
+            return {**rec, "cached": True}
+    rec = run_experiment(name, split, seed=seed, dataset=dataset, hyperparameters=hyperparameters)
+    write_json(rec, path)
+    return {**rec, "cached": False}
 
 
 def tune(name: str, split, seed: int = 0, grid: dict | None = None, progress=None) -> dict:

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = ["target_ranks", "metrics_from_ranks", "top_k", "evaluate_scores", "evaluate",
-           "EvalResult", "catalogue_coverage", "bootstrap_ci", "METRICS"]
+           "EvalResult", "catalogue_coverage", "bootstrap_ci", "auc_per_user", "METRICS"]
 
 METRICS = ("HR", "NDCG", "MRR")
 
@@ -146,3 +146,25 @@ def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0)
     means = values[idx].mean(axis=1)
     lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
     return float(lo), float(hi)
+
+
+def auc_per_user(scores, positives) -> np.ndarray:
+    """Per-row AUC: the probability that a random positive outranks a random negative.
+
+    ``scores`` and the boolean ``positives`` have shape (n_users, n_candidates); every
+    candidate not positive is a negative. Ties count one half, so a constant scorer gets
+    exactly 0.5. Rows without a positive or without a negative are NaN.
+    """
+    s = np.asarray(scores, dtype=float)
+    pos = np.asarray(positives, dtype=bool)
+    if s.shape != pos.shape or s.ndim != 2:
+        raise ValueError(f"scores {s.shape} and positives {pos.shape} must be equal 2-D shapes")
+    out = np.full(len(s), np.nan)
+    for r in range(len(s)):
+        p, n = s[r, pos[r]], s[r, ~pos[r]]
+        if len(p) and len(n):
+            greater = (p[:, None] > n[None, :]).sum()
+            ties = (p[:, None] == n[None, :]).sum()
+            out[r] = (greater + 0.5 * ties) / (len(p) * len(n))
+    return out
+

@@ -39,6 +39,14 @@ def _bpr(seed=0, **hp):
     return BPR(seed=seed, **hp)
 
 
+def _cnn(cls_name):
+    def factory(seed=0, **hp):
+        from .models import cnn
+        return getattr(cnn, cls_name)(seed=seed, **hp)
+    factory.__name__ = f"_{cls_name.lower()}"
+    return factory
+
+
 def model_class(name: str):
     """The Recommender class behind ``name`` (imports it)."""
     return type(make_model(name))
@@ -55,3 +63,6 @@ register("pop", _pop)
 register("itemknn", _itemknn)
 register("ease", _ease)
 register("bpr", _bpr)
+register("cnn-item-only", _cnn("ItemOnlyCNN"))
+register("cnn-content", _cnn("ContentCNN"))
+register("caser", _cnn("Caser"))

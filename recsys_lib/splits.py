@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from .preprocess import IdMap, deduplicate, encode_ids, to_implicit, validate_interactions
 
-__all__ = ["Split", "leave_last_out", "random_leave_one_out", "protocol_split"]
+__all__ = ["Split", "leave_last_out", "random_leave_one_out", "protocol_split", "hold_out_items"]
 
 
 @dataclass
@@ -27,6 +27,8 @@ class Split:
     num_items: int
     idmap: IdMap | None = None
     kind: str = "leave-last-out"
+    #: item metadata (title, year, genre flags), row ``k`` describing item code ``k``; optional
+    items: pd.DataFrame | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     def train_matrix(self) -> sp.csr_matrix:
@@ -146,4 +148,34 @@ def protocol_split(ml) -> Split:
     """ML ratings -> the protocol's split: de-duplicate, implicit, encode (all catalogue items)."""
     df = to_implicit(deduplicate(ml.ratings))
     enc, idmap = encode_ids(df, item_universe=ml.items.item_id.to_numpy())
-    return leave_last_out(enc, idmap.num_users, idmap.num_items, idmap)
+    split = leave_last_out(enc, idmap.num_users, idmap.num_items, idmap)
+    split.items = ml.items.set_index("item_id").loc[idmap.items].reset_index()
+    return split
+
+
+def hold_out_items(split: Split, n_items: int, min_train: int = 10, seed: int = 0):
+    """A cold-start experiment: make ``n_items`` random items unseen in training.
+
+    The items are drawn among those with at least ``min_train`` training interactions (so
+    there are users to evaluate them on). Every interaction with them is removed from
+    ``train``, ``valid`` and ``test``. Returns ``(warm_split, cold_items, removed)``: the
+    reduced split (same codes and item metadata), the sorted cold item codes, and the
+    removed *training* interactions, which are the ground truth of the experiment.
+    """
+    counts = np.bincount(split.train.item_id.to_numpy(), minlength=split.num_items)
+    eligible = np.flatnonzero(counts >= min_train)
+    if n_items < 1 or n_items > len(eligible):
+        raise ValueError(f"n_items must be in 1..{len(eligible)} (items with >= {min_train} "
+                         f"training interactions), got {n_items}")
+    rng = np.random.default_rng(seed)
+    cold = np.sort(rng.choice(eligible, size=n_items, replace=False))
+
+    def keep(df):
+        return df[~df.item_id.isin(cold)].reset_index(drop=True)
+
+    removed = split.train[split.train.item_id.isin(cold)].reset_index(drop=True)
+    warm = Split(keep(split.train), keep(split.valid), keep(split.test), split.num_users,
+                 split.num_items, split.idmap, kind=f"{split.kind}, {n_items} cold items",
+                 items=split.items)
+    return warm, cold, removed
+

@@ -97,3 +97,17 @@ def test_bootstrap_ci():
     assert bootstrap_ci(values, seed=1) == bootstrap_ci(values, seed=1)
     with pytest.raises(ValueError):
         bootstrap_ci([])
+
+
+def test_auc_per_user_by_hand():
+    from recsys_lib.metrics import auc_per_user
+    scores = np.array([[0.9, 0.1, 0.5, 0.5], [1.0, 1.0, 1.0, 1.0], [0.2, 0.3, 0.1, 0.0]])
+    pos = np.array([[True, False, True, False], [True, False, False, False],
+                    [False, False, False, False]])
+    auc = auc_per_user(scores, pos)
+    # row 0: positives 0.9, 0.5 vs negatives 0.1, 0.5 -> (1 + 1 + 1 + 0.5) / 4
+    assert auc[0] == pytest.approx(3.5 / 4)
+    assert auc[1] == 0.5                      # a constant scorer
+    assert np.isnan(auc[2])                   # no positive: undefined
+    with pytest.raises(ValueError, match="shapes"):
+        auc_per_user(scores, pos[:, :2])

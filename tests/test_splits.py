@@ -84,3 +84,20 @@ def test_real_split_has_no_leakage(ml100k_split):
     last_train = s.train.groupby("user_id").timestamp.max()
     assert (s.valid.set_index("user_id").timestamp >= last_train).all()
     assert (s.test.set_index("user_id").timestamp >= s.valid.set_index("user_id").timestamp).all()
+
+
+def test_hold_out_items_makes_them_cold():
+    from recsys_lib.splits import hold_out_items
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"user_id": rng.integers(0, 30, 600), "item_id": rng.integers(0, 20, 600),
+                       "rating": 1, "timestamp": np.arange(600)}).drop_duplicates(["user_id", "item_id"])
+    split = leave_last_out(df.reset_index(drop=True), num_users=30, num_items=20)
+    warm, cold, removed = hold_out_items(split, 4, min_train=5, seed=1)
+    assert len(cold) == 4 and len(set(cold)) == 4
+    for part in (warm.train, warm.valid, warm.test):
+        assert not part.item_id.isin(cold).any()
+    assert set(removed.item_id) == set(cold)
+    assert len(removed) + len(warm.train) == len(split.train)
+    assert warm.num_items == split.num_items and warm.train_matrix()[:, cold].nnz == 0
+    with pytest.raises(ValueError, match="n_items"):
+        hold_out_items(split, 100)

@@ -1,0 +1,71 @@
+"""Result records, the fingerprint and the result cache that the chapters use for extra seeds."""
+import json
+from pathlib import Path
+
+import pytest
+
+from recsys_lib import experiment
+from recsys_lib.experiment import cached_experiment, fingerprint, run_experiment
+from tests.test_models import _block_split
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_fingerprint_changes_with_what_the_result_depends_on():
+    split = _block_split()
+    base = fingerprint("bpr", split, seed=0)
+    assert fingerprint("bpr", split, seed=0) == base
+    assert fingerprint("bpr", split, seed=1) != base
+    assert fingerprint("bpr", split, seed=0, hyperparameters={"dim": 8}) != base
+    assert fingerprint("ease", split, seed=0) != base
+    other = _block_split(seed=1)
+    assert fingerprint("bpr", other, seed=0) != base
+    # passing a default explicitly is the same experiment
+    assert fingerprint("bpr", split, seed=0, hyperparameters={"epochs": 60}) == base
+
+
+def test_cached_experiment_reuses_only_a_matching_record(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECSYS_RESULTS", str(tmp_path))
+    split = _block_split()
+    first = cached_experiment("ease", split, seed=0, dataset="toy")
+    assert first["cached"] is False
+    path = tmp_path / "toy" / "seeds" / "ease-seed0.json"
+    assert json.loads(path.read_text())["fingerprint"] == first["fingerprint"]
+
+    calls = []
+    monkeypatch.setattr(experiment, "run_experiment",
+                        lambda *a, **k: calls.append(1) or run_experiment(*a, **k))
+    again = cached_experiment("ease", split, seed=0, dataset="toy")
+    assert again["cached"] is True and not calls
+    assert again["test"] == first["test"]
+
+    stale = json.loads(path.read_text())
+    stale["fingerprint"] = "0" * 16
+    path.write_text(json.dumps(stale))
+    rerun = cached_experiment("ease", split, seed=0, dataset="toy")
+    assert rerun["cached"] is False and calls == [1]
+    path.write_text("{not json")                       # a corrupt file is recomputed too
+    assert cached_experiment("ease", split, seed=0, dataset="toy")["cached"] is False
+
+
+def test_run_experiment_records_history_and_returns_the_model():
+    split = _block_split()
+    rec, model = run_experiment("bpr", split, seed=0, return_model=True,
+                                hyperparameters=dict(epochs=2, eval_every=1, dim=4, batch_size=64))
+    assert rec["history"]["epoch"] == [1, 2] and len(rec["history"]["loss"]) == 2
+    assert all(x > 0 for x in rec["history"]["loss"])      # the real loss, not Keras' placeholder
+    assert rec["params"] == model.num_params
+
+
+def test_stored_seed_results_are_current(ml100k_split):
+    """Every stored seed record must match today's code, settings and data; otherwise the
+    chapters would silently retrain. Rerun ``make book`` to refresh stale ones."""
+    stale = []
+    for path in sorted((ROOT / "results" / "ml-100k" / "seeds").glob("*.json")):
+        rec = json.loads(path.read_text())
+        if "fingerprint" not in rec or "settings" not in rec:
+            stale.append(f"{path.name} (no fingerprint)")
+        elif rec["fingerprint"] != fingerprint(rec["model"], ml100k_split, rec["seed"],
+                                               rec["settings"]):
+            stale.append(path.name)
+    assert not stale, f"stale stored results, rerun `make book`: {stale}"
