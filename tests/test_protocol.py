@@ -73,13 +73,25 @@ def test_defaults_are_the_validation_optimum(name, ml100k_split):
     assert {k: getattr(model, k) for k in res["best"]} == res["best"]
 
 
-def test_bpr_defaults_match_the_committed_tuning_run():
-    path = ROOT / "results" / "ml-100k" / "tuning" / "bpr.json"
+TUNING_RUNS = sorted((ROOT / "results" / "ml-100k" / "tuning").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", TUNING_RUNS, ids=[p.stem for p in TUNING_RUNS])
+def test_defaults_match_the_committed_tuning_run(path):
+    from recsys_lib.registry import make_model
     res = json.loads(path.read_text())
-    from recsys_lib.models.bpr import BPR
-    m = BPR()
+    m = make_model(res["model"])
     assert {k: getattr(m, k) for k in res["best"]} == res["best"]
-    assert res["criterion"] == "valid NDCG@10" and len(res["trials"]) >= 9
+    assert res["criterion"] == "valid NDCG@10"
+    grid = m.hyperparameters
+    assert res["grid"] == {k: list(v) for k, v in grid.items()}, "the grid changed since tuning"
+    assert len(res["trials"]) == math.prod(len(v) for v in grid.values())
+    best = max(res["trials"], key=lambda t: t["valid"]["NDCG@10"])
+    assert best["hyperparameters"] == res["best"]
+
+
+def test_deep_chapters_are_tuned():
+    assert {"bpr", "caser", "cnn-content"} <= {p.stem for p in TUNING_RUNS}
 
 
 @pytest.fixture(scope="module")

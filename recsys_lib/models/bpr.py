@@ -7,6 +7,7 @@ import numpy as np
 
 from ..utils import quiet_tensorflow
 from .base import Recommender
+from .training import LossTracking
 
 quiet_tensorflow()
 import keras  # noqa: E402
@@ -28,7 +29,7 @@ def sample_negatives(users: np.ndarray, seen, num_items: int, rng: np.random.Gen
     return neg
 
 
-class BPRNet(keras.Model):
+class BPRNet(LossTracking, keras.Model):
     """``score(u, i) = p_u · q_i + b_i``; trained on (user, positive, negative) triples.
 
     Inputs of ``call``: a tuple ``(users, items)`` of shape ``(batch,)`` each; output ``(batch,)``.
@@ -60,7 +61,7 @@ class BPRNet(keras.Model):
             loss = bpr + reg
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return {"loss": loss, "bpr": bpr}
+        return self.track_loss(loss)
 
 
 class BPR(Recommender):
@@ -106,11 +107,11 @@ class BPR(Recommender):
             self._cache_weights()
             ndcg = evaluate(self, split, "valid").means["NDCG@10"]
             self.history_["epoch"].append(epoch)
-            self.history_["loss"].append(float(h.history["loss"][-1]))
+            self.history_["loss"].append(float(h.history["train_loss"][-1]))
             self.history_["val_NDCG@10"].append(ndcg)
             self.history_["seconds"].append(time.perf_counter() - t0)
             if self.verbose:
-                print(f"epoch {epoch:3d}  loss {h.history['loss'][-1]:.4f}  "
+                print(f"epoch {epoch:3d}  loss {h.history['train_loss'][-1]:.4f}  "
                       f"val NDCG@10 {ndcg:.4f}")
             if ndcg > best:
                 best, best_w, waited = ndcg, self.net_.get_weights(), 0

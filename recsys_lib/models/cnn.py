@@ -158,7 +158,6 @@ class ItemOnlyCNN(EarlyStoppingRecommender):
         self.net_.compile(optimizer=keras.optimizers.Adam(self.lr), loss="binary_crossentropy")
         self._split, self._cands = split, _train_items(split)
         self._train(split)
-        del self._split
         return self
 
     def item_features(self, items: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -257,8 +256,8 @@ class ContentCNN(EarlyStoppingRecommender):
     name = "cnn-content"
     hyperparameters = {"dim": [32, 64], "negatives": [2, 4]}
 
-    def __init__(self, dim: int = 64, word_dim: int = 32, filters: int = 64, kernel: int = 3,
-                 max_len: int = 8, l2: float = 1e-5, negatives: int = 4, item_offsets: bool = True,
+    def __init__(self, dim: int = 32, word_dim: int = 32, filters: int = 64, kernel: int = 3,
+                 max_len: int = 8, l2: float = 1e-5, negatives: int = 2, item_offsets: bool = True,
                  epochs: int = 20, batch_size: int = 4096, lr: float = 5e-3, eval_every: int = 1,
                  patience: int = 3, items: pd.DataFrame | None = None, seed: int = 0,
                  verbose: int = 0):
@@ -282,7 +281,6 @@ class ContentCNN(EarlyStoppingRecommender):
         self.net_({"user": np.zeros(1, np.int32), "item": np.zeros(1, np.int32)})
         self._split, self._cands = split, _train_items(split)
         self._train(split)
-        del self._split
         return self
 
     def _run_epoch(self, epoch):
@@ -461,7 +459,7 @@ class Caser(EarlyStoppingRecommender):
     name = "caser"
     hyperparameters = {"L": [3, 5, 9], "n_h": [8, 16], "n_v": [2, 4]}
 
-    def __init__(self, L: int = 5, dim: int = 50, n_v: int = 4, n_h: int = 16,
+    def __init__(self, L: int = 9, dim: int = 50, n_v: int = 2, n_h: int = 16,
                  dropout: float = 0.5, pooling: str = "max", loss: str = "ce",
                  negatives: int = 3, l2: float = 0.0,
                  lr: float = 3e-3, epochs: int = 30, batch_size: int = 1024, eval_every: int = 1,
@@ -489,7 +487,6 @@ class Caser(EarlyStoppingRecommender):
         self.net_.compile(optimizer=keras.optimizers.Adam(self.lr))
         self.net_((self.users_[:1], self.windows_[:1]))
         self._train(split)
-        del self._seen
         return self
 
     def _run_epoch(self, epoch):
