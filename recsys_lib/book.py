@@ -153,7 +153,14 @@ def run_book(profile: str = "full", output_dir: Path | None = None, only=None) -
         log.append(run_notebook(path, out, profile))
         tqdm.write(f"{path.stem}: {log[-1]['seconds']} s, {log[-1]['peak_memory_MiB']} MiB",
                    file=sys.stderr)
-    if output_dir is None and not only:
+    if output_dir is None:
+        if only:   # keep the other chapters' rows of the last full run, in reading order
+            old = GENERATED / "run_log.json"
+            runs = {r["notebook"]: r for r in
+                    (json.loads(old.read_text())["runs"] if old.exists() else [])}
+            runs.update({r["notebook"]: r for r in log})
+            order = [p.stem for p in toc_notebooks()]
+            log = [runs[n] for n in order if n in runs]
         write_reproducibility(log)
     return log
 

@@ -1,0 +1,283 @@
+"""Chapter 5: recurrent recommenders, and the simple sequential baseline they must beat.
+
+* ``ArticleLSTM``: the source article's recipe. A user's history, padded and *masked*, goes
+  through two stacked LSTM layers; the final state is dot-producted with a candidate item's
+  embedding and a sigmoid gives P(the user interacts with it next). Trained with binary
+  cross-entropy on the true next item and sampled negatives.
+* ``GRU4Rec``: Hidasi et al. (ICLR 2016; CIKM 2018). A GRU reads the history; its state is
+  scored against every item with a softmax over the whole catalogue (cross-entropy), trained on
+  every prefix of every training history. ``cell="lstm"`` swaps the GRU for an LSTM of the
+  same size, for the chapter's comparison.
+* ``Markov``: item-to-item transitions. The score of item ``j`` is how often ``j`` followed the
+  user's most recent items in all training histories, weighted by recency. It sees the order,
+  so it is the fair baseline for a sequential model (Ludewig & Jannach, 2018).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..utils import quiet_tensorflow
+from .base import Recommender
+from .cnn import last_items, next_item_windows
+from .training import EarlyStoppingRecommender, LossTracking, sample_negatives_from
+
+quiet_tensorflow()
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+__all__ = ["Markov", "ArticleLSTMNet", "ArticleLSTM", "GRU4RecNet", "GRU4Rec"]
+
+
+# ----------------------------------------------------------------------------- baseline
+class Markov(Recommender):
+    """First-order item-to-item transitions, smoothed over the user's last ``window`` items.
+
+    ``T[i, j]`` counts how often item ``j`` came directly after item ``i`` in the training
+    histories (each row normalised to sum to one). A user whose last items are
+    ``i_1 .. i_w`` (most recent last) gets ``score = sum_k decay**(w - k) * T[i_k]``, plus
+    ``pop_weight`` times normalised popularity to break ties among items never seen after
+    them. For 'test' the history includes the validation item (PROTOCOL.md).
+    """
+
+    name = "markov"
+    hyperparameters = {"window": [1, 2, 3, 5], "decay": [0.5, 0.8]}
+
+    def __init__(self, window: int = 3, decay: float = 0.5, pop_weight: float = 1e-3,
+                 seed: int = 0):
+        if window < 1:
+            raise ValueError("window must be at least 1")
+        self.window, self.decay, self.pop_weight = int(window), float(decay), float(pop_weight)
+
+    def fit(self, split, **kwargs):
+        self.num_users_, self.num_items_ = split.num_users, split.num_items
+        self._seqs = {w: split.sequences(w) for w in ("valid", "test")}
+        src, dst = [], []
+        for s in self._seqs["valid"]:
+            src.append(s[:-1])
+            dst.append(s[1:])
+        src, dst = np.concatenate(src), np.concatenate(dst)
+        n = split.num_items
+        t = sp.csr_matrix((np.ones(len(src), np.float64), (src, dst)), shape=(n, n))
+        rows = np.asarray(t.sum(axis=1)).ravel()
+        self.transitions_ = (sp.diags(1.0 / np.maximum(rows, 1.0)) @ t).tocsr()
+        pop = np.bincount(split.train.item_id.to_numpy(), minlength=n).astype(np.float64)
+        self.popularity_ = pop / max(pop.max(), 1.0)
+        return self
+
+    def score(self, users, which="valid"):
+        users = self._check_users(users)
+        if which not in self._seqs:
+            raise ValueError(f"which must be 'valid' or 'test', got {which!r}")
+        out = np.tile(self.pop_weight * self.popularity_, (len(users), 1))
+        for r, u in enumerate(users):
+            recent = self._seqs[which][u][-self.window:]
+            w = self.decay ** np.arange(len(recent))[::-1]
+            if len(recent):
+                out[r] += np.asarray(self.transitions_[recent].T @ w).ravel()
+        return out
+
+    @property
+    def num_params(self):
+        return int(self.transitions_.nnz + self.num_items_)
+
+
+# ----------------------------------------------------------------------------- article's LSTM
+class ArticleLSTMNet(LossTracking, keras.Model):
+    """Embedding (mask_zero) -> LSTM(return_sequences=True) -> LSTM -> Dense to item space.
+
+    ``state(windows)`` is the user's sequence state; the logit for a candidate is its dot
+    product with the candidate's embedding plus a bias, so all items are scored at once.
+    """
+
+    def __init__(self, num_items, dim=64, units=64, dropout=0.2, **kw):
+        kw.setdefault("name", "article_lstm")
+        super().__init__(**kw)
+        self.item_emb = keras.layers.Embedding(num_items + 1, dim, mask_zero=True,
+                                               name="item_embedding")
+        self.lstm1 = keras.layers.LSTM(units, return_sequences=True, dropout=dropout,
+                                       name="lstm_1")
+        self.lstm2 = keras.layers.LSTM(units, dropout=dropout, name="lstm_2")
+        self.project = keras.layers.Dense(dim, name="to_item_space")
+        self.cand_emb = keras.layers.Embedding(num_items, dim, name="candidate_embedding")
+        self.cand_bias = keras.layers.Embedding(num_items, 1, embeddings_initializer="zeros",
+                                                name="candidate_bias")
+        self.cand_emb.build((None,))
+        self.cand_bias.build((None,))
+
+    def state(self, windows, training=False):
+        x = self.item_emb(windows)
+        mask = self.item_emb.compute_mask(windows)
+        h = self.lstm1(x, mask=mask, training=training)
+        h = self.lstm2(h, mask=mask, training=training)
+        return self.project(h)
+
+    def call(self, inputs, training=False):
+        """``(windows, items)`` -> P(interaction) logits of shape (batch, n_candidates)."""
+        windows, items = inputs
+        s = self.state(windows, training=training)
+        w = tf.gather(self.cand_emb.embeddings, items)
+        b = tf.gather(self.cand_bias.embeddings[:, 0], items)
+        return tf.einsum("bd,bnd->bn", s, w) + b
+
+    def all_logits(self, windows):
+        s = self.state(windows)
+        return tf.matmul(s, self.cand_emb.embeddings, transpose_b=True) + self.cand_bias.embeddings[:, 0]
+
+    def train_step(self, data):
+        windows, targets, negs = data
+        items = tf.concat([targets[:, None], negs], axis=1)
+        labels = tf.concat([tf.ones_like(targets[:, None], tf.float32),
+                            tf.zeros_like(negs, tf.float32)], axis=1)
+        with tf.GradientTape() as tape:
+            logits = self((windows, items), training=True)
+            loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels, logits))
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return self.track_loss(loss)
+
+
+class _SequenceRecommender(EarlyStoppingRecommender):
+    """Shared plumbing: windows from every prefix, scoring from the history before ``which``."""
+
+    L: int = 20
+
+    def _prepare(self, split):
+        self.num_users_, self.num_items_ = split.num_users, split.num_items
+        self._seqs = {w: split.sequences(w) for w in ("valid", "test")}
+        self.users_, self.windows_, self.targets_ = next_item_windows(self._seqs["valid"], self.L)
+        self._rng = np.random.default_rng(self.seed)
+
+    def user_windows(self, users, which="valid") -> np.ndarray:
+        """The model's input for each user: their last ``L`` items before ``which``."""
+        if which not in ("valid", "test"):
+            raise ValueError(f"which must be 'valid' or 'test', got {which!r}")
+        seqs = self._seqs[which]
+        return np.stack([last_items(seqs[u], self.L) for u in users]).astype(np.int32)
+
+    def score(self, users, which="valid"):
+        users = self._check_users(users)
+        w = self.user_windows(users, which) if len(users) else np.zeros((0, self.L), np.int32)
+        out = [self.net_.all_logits(w[s:s + 1024]).numpy() for s in range(0, len(users), 1024)]
+        return np.concatenate(out) if out else np.zeros((0, self.num_items_))
+
+
+class ArticleLSTM(_SequenceRecommender):
+    """The article's two stacked LSTM(64) layers and a sigmoid, on implicit feedback.
+
+    Each training example is a prefix of a user's history (the last ``L`` items, padded and
+    masked), its true next item (label 1) and ``negatives`` items the user never interacted
+    with (label 0), with binary cross-entropy as in the article.
+    """
+
+    name = "lstm"
+    hyperparameters = {"L": [10, 20], "units": [64]}
+
+    def __init__(self, L: int = 20, dim: int = 64, units: int = 64, dropout: float = 0.2,
+                 negatives: int = 4, lr: float = 3e-3, epochs: int = 30, batch_size: int = 1024,
+                 eval_every: int = 1, patience: int = 3, seed: int = 0, verbose: int = 0):
+        self.L, self.dim, self.units, self.dropout = int(L), int(dim), int(units), dropout
+        self.negatives, self.lr, self.epochs, self.batch_size = int(negatives), lr, epochs, batch_size
+        self.eval_every, self.patience, self.seed, self.verbose = eval_every, patience, seed, verbose
+
+    def fit(self, split, **kwargs):
+        keras.utils.set_random_seed(self.seed)
+        self._prepare(split)
+        self._seen = split.train_matrix().toarray().astype(bool)
+        self.net_ = ArticleLSTMNet(split.num_items, self.dim, self.units, self.dropout)
+        self.net_.compile(optimizer=keras.optimizers.Adam(self.lr))
+        self.net_((self.windows_[:1], self.targets_[:1, None]))
+        self._train(split)
+        return self
+
+    def _run_epoch(self, epoch):
+        order = self._rng.permutation(len(self.targets_))
+        u, w, t = self.users_[order], self.windows_[order], self.targets_[order]
+        negs = sample_negatives_from(u, self._seen, np.arange(self.num_items_), self._rng,
+                                     size=self.negatives).astype(np.int32)
+        ds = tf.data.Dataset.from_tensor_slices((w, t, negs)).batch(self.batch_size)
+        return self.net_.fit(ds, epochs=1, verbose=0, shuffle=False).history["train_loss"][-1]
+
+
+# ----------------------------------------------------------------------------- GRU4Rec
+class GRU4RecNet(LossTracking, keras.Model):
+    """Embedding -> dropout -> GRU (or LSTM) -> final state -> softmax over all items.
+
+    The output layer is a second item matrix ``W`` with a bias: logits = ``h W^T + b``.
+    """
+
+    def __init__(self, num_items, dim=64, units=100, cell="gru", dropout=0.25, **kw):
+        kw.setdefault("name", "gru4rec" if cell == "gru" else "lstm4rec")
+        super().__init__(**kw)
+        if cell not in ("gru", "lstm"):
+            raise ValueError("cell must be 'gru' or 'lstm'")
+        self.item_emb = keras.layers.Embedding(num_items + 1, dim, mask_zero=True,
+                                               name="item_embedding")
+        self.drop = keras.layers.Dropout(dropout)
+        rnn = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
+        self.rnn = rnn(units, name=cell)
+        self.out_emb = keras.layers.Embedding(num_items, units, name="output_item_embedding")
+        self.out_bias = keras.layers.Embedding(num_items, 1, embeddings_initializer="zeros",
+                                               name="output_item_bias")
+        self.out_emb.build((None,))
+        self.out_bias.build((None,))
+
+    def state(self, windows, training=False):
+        x = self.drop(self.item_emb(windows), training=training)
+        return self.rnn(x, mask=self.item_emb.compute_mask(windows), training=training)
+
+    def call(self, windows, training=False):
+        return self.all_logits(windows, training)
+
+    def all_logits(self, windows, training=False):
+        h = self.state(windows, training=training)
+        return tf.matmul(h, self.out_emb.embeddings, transpose_b=True) + self.out_bias.embeddings[:, 0]
+
+    def train_step(self, data):
+        windows, targets = data
+        with tf.GradientTape() as tape:
+            logits = self.all_logits(windows, training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=targets, logits=logits))
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return self.track_loss(loss)
+
+
+class GRU4Rec(_SequenceRecommender):
+    """GRU4Rec-style next-item model trained on every prefix of each training history.
+
+    Choices (stated because third-party versions differ, Hidasi & Czapp 2023): cross-entropy
+    over the full catalogue (no negative sampling: 1,682 items are cheap to score); a learned
+    item embedding as input (the original also allows one-hot); dropout on the input
+    embedding; Adam; final GRU state only (no per-step loss: each prefix is its own example,
+    so every position is still trained on). Early stopping on validation NDCG@10.
+    """
+
+    name = "gru4rec"
+    hyperparameters = {"L": [10, 20, 50], "units": [100]}
+
+    def __init__(self, L: int = 20, dim: int = 64, units: int = 100, cell: str = "gru",
+                 dropout: float = 0.25, lr: float = 3e-3, epochs: int = 30,
+                 batch_size: int = 1024, eval_every: int = 1, patience: int = 3, seed: int = 0,
+                 verbose: int = 0):
+        if cell not in ("gru", "lstm"):
+            raise ValueError("cell must be 'gru' or 'lstm'")
+        self.L, self.dim, self.units, self.cell, self.dropout = int(L), int(dim), int(units), cell, dropout
+        self.lr, self.epochs, self.batch_size = lr, epochs, batch_size
+        self.eval_every, self.patience, self.seed, self.verbose = eval_every, patience, seed, verbose
+
+    def fit(self, split, **kwargs):
+        keras.utils.set_random_seed(self.seed)
+        self._prepare(split)
+        self.net_ = GRU4RecNet(split.num_items, self.dim, self.units, self.cell, self.dropout)
+        self.net_.compile(optimizer=keras.optimizers.Adam(self.lr))
+        self.net_(self.windows_[:1])
+        self._train(split)
+        return self
+
+    def _run_epoch(self, epoch):
+        order = self._rng.permutation(len(self.targets_))
+        ds = tf.data.Dataset.from_tensor_slices(
+            (self.windows_[order], self.targets_[order])).batch(self.batch_size)
+        return self.net_.fit(ds, epochs=1, verbose=0, shuffle=False).history["train_loss"][-1]
