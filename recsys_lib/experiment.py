@@ -40,7 +40,8 @@ def _round(d: dict, digits: int = 4) -> dict:
 def model_settings(model) -> dict:
     """Every plain setting of an unfitted model (hyperparameters, epochs, seed, ...)."""
     return {k: v for k, v in sorted(vars(model).items())
-            if not k.startswith("_") and isinstance(v, (bool, int, float, str, type(None)))}
+            if not k.startswith("_") and not k.endswith("_")      # fitted attributes end in _
+            and isinstance(v, (bool, int, float, str, type(None)))}
 
 
 def fingerprint(name: str, split, seed: int = 0, hyperparameters: dict | None = None) -> str:

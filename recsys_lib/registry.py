@@ -39,10 +39,12 @@ def _bpr(seed=0, **hp):
     return BPR(seed=seed, **hp)
 
 
-def _cnn(cls_name):
+def _from(module, cls_name, **fixed):
+    """A factory for ``recsys_lib.models.<module>.<cls_name>`` (imported on first use)."""
     def factory(seed=0, **hp):
-        from .models import cnn
-        return getattr(cnn, cls_name)(seed=seed, **hp)
+        import importlib
+        mod = importlib.import_module(f".models.{module}", __package__)
+        return getattr(mod, cls_name)(seed=seed, **{**fixed, **hp})
     factory.__name__ = f"_{cls_name.lower()}"
     return factory
 
@@ -63,6 +65,9 @@ register("pop", _pop)
 register("itemknn", _itemknn)
 register("ease", _ease)
 register("bpr", _bpr)
-register("cnn-item-only", _cnn("ItemOnlyCNN"))
-register("cnn-content", _cnn("ContentCNN"))
-register("caser", _cnn("Caser"))
+register("cnn-item-only", _from("cnn", "ItemOnlyCNN"))
+register("cnn-content", _from("cnn", "ContentCNN"))
+register("caser", _from("cnn", "Caser"))
+register("markov", _from("rnn", "Markov"))
+register("lstm", _from("rnn", "ArticleLSTM"))
+register("gru4rec", _from("rnn", "GRU4Rec"))
