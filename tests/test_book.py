@@ -146,6 +146,8 @@ def test_site_renders_in_a_browser(built_site):
                         errors.append(m.text) if m.type == "error" else None)
                 page.goto(base + rel, wait_until="load")
                 page.wait_for_timeout(300)
+                # on a loaded machine the title can lag the load event; wait for it (10 s max)
+                page.wait_for_function("document.title.length > 0", timeout=10_000)
                 title = page.title()
                 assert "Deep Learning for Recommender Systems" in title, title
                 assert page.locator("h1").first.inner_text().strip(), rel

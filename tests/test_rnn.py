@@ -80,3 +80,32 @@ def test_markov_learns_the_chain():
     split = _chain_split()
     m = Markov(window=1).fit(split)
     assert evaluate(m, split, "test").means["HR@10"] == 1.0
+
+
+def test_sequence_chunks_by_hand():
+    from recsys_lib.models.rnn import sequence_chunks
+    # items 10..14 -> codes shifted by one in the inputs, not in the targets
+    x, y, w = sequence_chunks([np.array([10, 11, 12, 13, 14])], L=3, stride=2)
+    assert x.tolist() == [[12, 13, 14], [0, 11, 12]]
+    assert y.tolist() == [[12, 13, 14], [0, 11, 12]]
+    assert w.tolist() == [[0, 1, 1], [0, 1, 1]]
+    with pytest.raises(ValueError, match="stride"):
+        sequence_chunks([np.arange(5)], L=3, stride=4)
+
+
+@pytest.mark.parametrize("L,stride", [(1, 1), (3, 1), (4, 2), (5, 5), (7, 3)])
+def test_sequence_chunks_train_every_target_once_with_enough_context(L, stride):
+    from recsys_lib.models.rnn import sequence_chunks
+    rng = np.random.default_rng(L * 10 + stride)
+    seqs = [rng.permutation(50)[:n] for n in (2, 3, 9, 20)]
+    x, y, w = sequence_chunks(seqs, L=L, stride=stride)
+    assert w.sum() == sum(len(s) - 1 for s in seqs)
+    trained = sorted(int(t) for t in y[w > 0])
+    assert trained == sorted(int(t) for s in seqs for t in s[1:])
+    for seq in seqs:                                  # each target sees its real prefix
+        x, y, w = sequence_chunks([seq], L=L, stride=stride)
+        for row, col in zip(*np.nonzero(w)):
+            t = int(np.flatnonzero(seq == y[row, col])[0])
+            context = int((x[row, :col + 1] > 0).sum())
+            assert context >= min(t, L - stride + 1)
+            assert (x[row, col + 1 - context:col + 1] == seq[t - context:t] + 1).all()
