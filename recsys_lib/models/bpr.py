@@ -1,13 +1,10 @@
 """BPR matrix factorisation (Rendle et al., UAI 2009) in Keras 3."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from ..utils import quiet_tensorflow
-from .base import Recommender
-from .training import LossTracking
+from .training import EarlyStoppingRecommender, LossTracking
 
 quiet_tensorflow()
 import keras  # noqa: E402
@@ -64,7 +61,7 @@ class BPRNet(LossTracking, keras.Model):
         return self.track_loss(loss)
 
 
-class BPR(Recommender):
+class BPR(EarlyStoppingRecommender):
     """BPR-MF with uniform negative sampling and early stopping on validation NDCG@10.
 
     Each epoch draws a fresh negative for every training interaction. Every
@@ -84,45 +81,26 @@ class BPR(Recommender):
         self.eval_every, self.patience, self.seed, self.verbose = eval_every, patience, seed, verbose
 
     def fit(self, split, **kwargs):
-        from ..metrics import evaluate
-
-        rng = np.random.default_rng(self.seed)
+        self._rng = np.random.default_rng(self.seed)
         keras.utils.set_random_seed(self.seed)
         self.num_users_, self.num_items_ = split.num_users, split.num_items
         self.net_ = BPRNet(split.num_users, split.num_items, self.dim, self.l2)
         self.net_.compile(optimizer=keras.optimizers.Adam(self.lr))
-        seen = split.train_matrix().toarray().astype(bool)
-        users = split.train.user_id.to_numpy(np.int64)
-        pos = split.train.item_id.to_numpy(np.int64)
-        self.history_ = {"epoch": [], "loss": [], "val_NDCG@10": [], "seconds": []}
-        best, best_w, waited, t0 = -1.0, None, 0, time.perf_counter()
-        for epoch in range(1, self.epochs + 1):
-            order = rng.permutation(len(users))
-            u, i = users[order], pos[order]
-            j = sample_negatives(u, seen, split.num_items, rng)
-            ds = tf.data.Dataset.from_tensor_slices((u, i, j)).batch(self.batch_size)
-            h = self.net_.fit(ds, epochs=1, verbose=0, shuffle=False)
-            if epoch % self.eval_every and epoch != self.epochs:
-                continue
-            self._cache_weights()
-            ndcg = evaluate(self, split, "valid").means["NDCG@10"]
-            self.history_["epoch"].append(epoch)
-            self.history_["loss"].append(float(h.history["train_loss"][-1]))
-            self.history_["val_NDCG@10"].append(ndcg)
-            self.history_["seconds"].append(time.perf_counter() - t0)
-            if self.verbose:
-                print(f"epoch {epoch:3d}  loss {h.history['train_loss'][-1]:.4f}  "
-                      f"val NDCG@10 {ndcg:.4f}")
-            if ndcg > best:
-                best, best_w, waited = ndcg, self.net_.get_weights(), 0
-            else:
-                waited += 1
-                if waited >= self.patience:
-                    break
-        self.net_.set_weights(best_w)
-        self._cache_weights()
-        self.best_epoch_ = self.history_["epoch"][int(np.argmax(self.history_["val_NDCG@10"]))]
+        self._seen = split.train_matrix().toarray().astype(bool)
+        self._users = split.train.user_id.to_numpy(np.int64)
+        self._pos = split.train.item_id.to_numpy(np.int64)
+        self._train(split)
         return self
+
+    def _run_epoch(self, epoch):
+        order = self._rng.permutation(len(self._users))
+        u, i = self._users[order], self._pos[order]
+        j = sample_negatives(u, self._seen, self.num_items_, self._rng)
+        ds = tf.data.Dataset.from_tensor_slices((u, i, j)).batch(self.batch_size)
+        return self.net_.fit(ds, epochs=1, verbose=0, shuffle=False).history["train_loss"][-1]
+
+    def _refresh(self):
+        self._cache_weights()
 
     def _cache_weights(self):
         self.p_ = self.net_.user_emb.embeddings.numpy()
