@@ -71,3 +71,4 @@ register("caser", _from("cnn", "Caser"))
 register("markov", _from("rnn", "Markov"))
 register("lstm", _from("rnn", "ArticleLSTM"))
 register("gru4rec", _from("rnn", "GRU4Rec"))
+register("gru4rec-lstm", _from("rnn", "GRU4Rec", cell="lstm"))   # the same model, LSTM cell

@@ -55,7 +55,15 @@ def test_article_lstm_shapes():
     out = n((np.array([[0, 1, 2], [3, 4, 5]]), np.array([[1, 2, 3], [4, 5, 6]])))
     assert tuple(out.shape) == (2, 3)
     assert tuple(n.all_logits(np.array([[0, 1, 2]])).shape) == (1, 9)
-    assert not n.lstm2.return_sequences and n.lstm1.return_sequences
+    # the last output of the sequence-returning second layer is the article's LSTM(64) output
+    import keras
+    x = np.array([[0, 1, 2], [3, 4, 5]])
+    h1 = n.lstm1(n.item_emb(x), mask=n.item_emb.compute_mask(x))
+    plain = keras.layers.LSTM(6)
+    plain.build(h1.shape)
+    plain.set_weights(n.lstm2.get_weights())
+    assert np.allclose(plain(h1, mask=n.item_emb.compute_mask(x)).numpy(),
+                       n.lstm2(h1, mask=n.item_emb.compute_mask(x)).numpy()[:, -1], atol=1e-6)
     with pytest.raises(ValueError, match="cell"):
         GRU4Rec(cell="rnn")
 

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from ..utils import quiet_tensorflow
 from .base import Recommender
-from .cnn import last_items, next_item_windows
+from .cnn import last_items
 from .training import EarlyStoppingRecommender, LossTracking, sample_negatives_from
 
 quiet_tensorflow()
@@ -41,7 +41,7 @@ class Markov(Recommender):
     """
 
     name = "markov"
-    hyperparameters = {"window": [1, 2, 3, 5], "decay": [0.5, 0.8]}
+    hyperparameters = {"window": [1, 3, 5, 10, 20], "decay": [0.5, 0.8, 1.0]}
 
     def __init__(self, window: int = 3, decay: float = 0.5, pop_weight: float = 1e-3,
                  seed: int = 0):
@@ -84,10 +84,11 @@ class Markov(Recommender):
 
 # ----------------------------------------------------------------------------- article's LSTM
 class ArticleLSTMNet(LossTracking, keras.Model):
-    """Embedding (mask_zero) -> LSTM(return_sequences=True) -> LSTM -> Dense to item space.
+    """Embedding (mask_zero) -> LSTM -> LSTM -> Dense into the item space; dot with candidates.
 
-    ``state(windows)`` is the user's sequence state; the logit for a candidate is its dot
-    product with the candidate's embedding plus a bias, so all items are scored at once.
+    Both LSTM layers return their whole output sequence, so one window trains a prediction at
+    every position. The article's second layer, ``LSTM(64)``, returns only its final state;
+    that is exactly the last element of this layer's sequence, which is what scoring uses.
     """
 
     def __init__(self, num_items, dim=64, units=64, dropout=0.2, **kw):
@@ -97,7 +98,8 @@ class ArticleLSTMNet(LossTracking, keras.Model):
                                                name="item_embedding")
         self.lstm1 = keras.layers.LSTM(units, return_sequences=True, dropout=dropout,
                                        name="lstm_1")
-        self.lstm2 = keras.layers.LSTM(units, dropout=dropout, name="lstm_2")
+        self.lstm2 = keras.layers.LSTM(units, return_sequences=True, dropout=dropout,
+                                       name="lstm_2")
         self.project = keras.layers.Dense(dim, name="to_item_space")
         self.cand_emb = keras.layers.Embedding(num_items, dim, name="candidate_embedding")
         self.cand_bias = keras.layers.Embedding(num_items, 1, embeddings_initializer="zeros",
@@ -105,32 +107,38 @@ class ArticleLSTMNet(LossTracking, keras.Model):
         self.cand_emb.build((None,))
         self.cand_bias.build((None,))
 
-    def state(self, windows, training=False):
+    def states(self, windows, training=False):
+        """The user's state after each position, in item space: (batch, L, dim)."""
         x = self.item_emb(windows)
         mask = self.item_emb.compute_mask(windows)
         h = self.lstm1(x, mask=mask, training=training)
         h = self.lstm2(h, mask=mask, training=training)
         return self.project(h)
 
-    def call(self, inputs, training=False):
-        """``(windows, items)`` -> P(interaction) logits of shape (batch, n_candidates)."""
-        windows, items = inputs
-        s = self.state(windows, training=training)
+    def candidate_logits(self, s, items):
+        """Logits of candidate ``items`` (batch, n) for states ``s`` (batch, dim)."""
         w = tf.gather(self.cand_emb.embeddings, items)
         b = tf.gather(self.cand_bias.embeddings[:, 0], items)
         return tf.einsum("bd,bnd->bn", s, w) + b
 
+    def call(self, inputs, training=False):
+        """``(windows, items)`` -> logits of P(next item) for each row's candidates."""
+        windows, items = inputs
+        return self.candidate_logits(self.states(windows, training=training)[:, -1], items)
+
     def all_logits(self, windows):
-        s = self.state(windows)
+        s = self.states(windows)[:, -1]
         return tf.matmul(s, self.cand_emb.embeddings, transpose_b=True) + self.cand_bias.embeddings[:, 0]
 
     def train_step(self, data):
-        windows, targets, negs = data
-        items = tf.concat([targets[:, None], negs], axis=1)
-        labels = tf.concat([tf.ones_like(targets[:, None], tf.float32),
-                            tf.zeros_like(negs, tf.float32)], axis=1)
+        windows, targets, weights, negs = data          # negs: (B, L, k)
+        keep = weights > 0
         with tf.GradientTape() as tape:
-            logits = self((windows, items), training=True)
+            s = tf.boolean_mask(self.states(windows, training=True), keep)        # (M, dim)
+            items = tf.concat([tf.boolean_mask(targets, keep)[:, None],
+                               tf.boolean_mask(negs, keep)], axis=1)               # (M, 1 + k)
+            logits = self.candidate_logits(s, items)
+            labels = tf.concat([tf.ones_like(logits[:, :1]), tf.zeros_like(logits[:, 1:])], 1)
             loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels, logits))
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
@@ -142,11 +150,19 @@ class _SequenceRecommender(EarlyStoppingRecommender):
 
     L: int = 20
 
-    def _prepare(self, split):
+    def _prepare_chunks(self, split):
+        """Histories before validation, cut into training windows (``sequence_chunks``)."""
         self.num_users_, self.num_items_ = split.num_users, split.num_items
         self._seqs = {w: split.sequences(w) for w in ("valid", "test")}
-        self.users_, self.windows_, self.targets_ = next_item_windows(self._seqs["valid"], self.L)
         self._rng = np.random.default_rng(self.seed)
+        (self.windows_, self.targets_, self.weights_,
+         self.chunk_users_) = sequence_chunks(self._seqs["valid"], self.L, self.stride,
+                                              return_users=True)
+
+    @property
+    def trained_targets(self) -> int:
+        """Number of (prefix, next item) examples per epoch."""
+        return int(self.weights_.sum())
 
     def user_windows(self, users, which="valid") -> np.ndarray:
         """The model's input for each user: their last ``L`` items before ``which``."""
@@ -165,42 +181,47 @@ class _SequenceRecommender(EarlyStoppingRecommender):
 class ArticleLSTM(_SequenceRecommender):
     """The article's two stacked LSTM(64) layers and a sigmoid, on implicit feedback.
 
-    Each training example is a prefix of a user's history (the last ``L`` items, padded and
-    masked), its true next item (label 1) and ``negatives`` items the user never interacted
-    with (label 0), with binary cross-entropy as in the article.
+    At every trained position of a window (see ``sequence_chunks``) the true next item is a
+    positive (label 1) and ``negatives`` items the user never interacted with are negatives
+    (label 0), with binary cross-entropy as in the article.
     """
 
     name = "lstm"
-    hyperparameters = {"L": [10, 20], "units": [64]}
+    hyperparameters = {"L": [10, 20], "negatives": [4]}
 
     def __init__(self, L: int = 20, dim: int = 64, units: int = 64, dropout: float = 0.2,
-                 negatives: int = 4, lr: float = 3e-3, epochs: int = 30, batch_size: int = 1024,
-                 eval_every: int = 1, patience: int = 3, seed: int = 0, verbose: int = 0):
+                 negatives: int = 4, stride: int | None = None, lr: float = 3e-3,
+                 epochs: int = 40, batch_size: int = 128, eval_every: int = 1, patience: int = 3,
+                 seed: int = 0, verbose: int = 0):
         self.L, self.dim, self.units, self.dropout = int(L), int(dim), int(units), dropout
         self.negatives, self.lr, self.epochs, self.batch_size = int(negatives), lr, epochs, batch_size
+        self.stride = max(1, int(L) // 2) if stride is None else int(stride)
         self.eval_every, self.patience, self.seed, self.verbose = eval_every, patience, seed, verbose
 
     def fit(self, split, **kwargs):
         keras.utils.set_random_seed(self.seed)
-        self._prepare(split)
+        self._prepare_chunks(split)
         self._seen = split.train_matrix().toarray().astype(bool)
         self.net_ = ArticleLSTMNet(split.num_items, self.dim, self.units, self.dropout)
         self.net_.compile(optimizer=keras.optimizers.Adam(self.lr))
-        self.net_((self.windows_[:1], self.targets_[:1, None]))
+        self.net_((self.windows_[:1], self.targets_[:1, -1:]))
         self._train(split)
         return self
 
     def _run_epoch(self, epoch):
-        order = self._rng.permutation(len(self.targets_))
-        u, w, t = self.users_[order], self.windows_[order], self.targets_[order]
-        negs = sample_negatives_from(u, self._seen, np.arange(self.num_items_), self._rng,
-                                     size=self.negatives).astype(np.int32)
-        ds = tf.data.Dataset.from_tensor_slices((w, t, negs)).batch(self.batch_size)
+        order = self._rng.permutation(len(self.windows_))
+        n, L = len(order), self.L
+        negs = sample_negatives_from(self.chunk_users_[order], self._seen,
+                                     np.arange(self.num_items_), self._rng,
+                                     size=L * self.negatives).reshape(n, L, self.negatives)
+        ds = tf.data.Dataset.from_tensor_slices(
+            (self.windows_[order], self.targets_[order], self.weights_[order],
+             negs.astype(np.int32))).batch(self.batch_size)
         return self.net_.fit(ds, epochs=1, verbose=0, shuffle=False).history["train_loss"][-1]
 
 
 # ----------------------------------------------------------------------------- GRU4Rec
-def sequence_chunks(sequences, L: int, stride: int | None = None):
+def sequence_chunks(sequences, L: int, stride: int | None = None, return_users: bool = False):
     """Histories cut into overlapping windows for sequence-to-sequence training.
 
     For a history ``s`` the model reads ``s[:t]`` and must predict ``s[t]`` for every
@@ -210,13 +231,14 @@ def sequence_chunks(sequences, L: int, stride: int | None = None):
     ``L - stride + 1`` earlier items (or its whole prefix, if shorter). With ``stride=1`` this
     is exactly "every prefix, last L items"; larger strides share the recurrent computation.
     Returns ``(inputs (n, L), targets (n, L), weights (n, L))``; weights are 1 where a target
-    is trained.
+    is trained. With ``return_users`` a fourth array gives the user (row of ``sequences``) of
+    each window.
     """
     stride = L // 2 if stride is None else stride
     if not 1 <= stride <= L:
         raise ValueError(f"stride must be in 1..L, got {stride}")
-    xs, ys, ws = [], [], []
-    for s in sequences:
+    xs, ys, ws, us = [], [], [], []
+    for u, s in enumerate(sequences):
         s = np.asarray(s, dtype=np.int64)
         n = len(s)
         for e in range(n - 1, 0, -stride):            # window predicts targets e-L+1 .. e
@@ -229,10 +251,11 @@ def sequence_chunks(sequences, L: int, stride: int | None = None):
             y[L - k:] = s[lo + 1:e + 1]
             first = max(lo + 1, e - stride + 1)        # first target this window trains
             w[L - (e - first + 1):] = 1.0
-            xs.append(x), ys.append(y), ws.append(w)
+            xs.append(x), ys.append(y), ws.append(w), us.append(u)
     if not xs:
         raise ValueError("no user has a training history of at least two items")
-    return np.stack(xs), np.stack(ys), np.stack(ws)
+    out = (np.stack(xs), np.stack(ys), np.stack(ws))
+    return (*out, np.asarray(us, np.int64)) if return_users else out
 
 
 class GRU4RecNet(LossTracking, keras.Model):
@@ -316,21 +339,12 @@ class GRU4Rec(_SequenceRecommender):
 
     def fit(self, split, **kwargs):
         keras.utils.set_random_seed(self.seed)
-        self.num_users_, self.num_items_ = split.num_users, split.num_items
-        self._seqs = {w: split.sequences(w) for w in ("valid", "test")}
-        self._rng = np.random.default_rng(self.seed)
-        self.windows_, self.targets_, self.weights_ = sequence_chunks(self._seqs["valid"], self.L,
-                                                                      self.stride)
+        self._prepare_chunks(split)
         self.net_ = GRU4RecNet(split.num_items, self.dim, self.units, self.cell, self.dropout)
         self.net_.compile(optimizer=keras.optimizers.Adam(self.lr))
         self.net_(self.windows_[:1])
         self._train(split)
         return self
-
-    @property
-    def trained_targets(self) -> int:
-        """Number of (prefix, next item) examples per epoch."""
-        return int(self.weights_.sum())
 
     def _run_epoch(self, epoch):
         order = self._rng.permutation(len(self.windows_))
