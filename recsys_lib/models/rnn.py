@@ -43,7 +43,7 @@ class Markov(Recommender):
     name = "markov"
     hyperparameters = {"window": [1, 3, 5, 10, 20], "decay": [0.5, 0.8, 1.0]}
 
-    def __init__(self, window: int = 3, decay: float = 0.5, pop_weight: float = 1e-3,
+    def __init__(self, window: int = 10, decay: float = 0.8, pop_weight: float = 1e-3,
                  seed: int = 0):
         if window < 1:
             raise ValueError("window must be at least 1")
@@ -189,7 +189,7 @@ class ArticleLSTM(_SequenceRecommender):
     name = "lstm"
     hyperparameters = {"L": [10, 20], "negatives": [4]}
 
-    def __init__(self, L: int = 20, dim: int = 64, units: int = 64, dropout: float = 0.2,
+    def __init__(self, L: int = 10, dim: int = 64, units: int = 64, dropout: float = 0.2,
                  negatives: int = 4, stride: int | None = None, lr: float = 3e-3,
                  epochs: int = 40, batch_size: int = 128, eval_every: int = 1, patience: int = 3,
                  seed: int = 0, verbose: int = 0):
