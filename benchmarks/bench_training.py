@@ -23,7 +23,9 @@ from recsys_lib.utils import set_seed
 def examples_per_epoch(model, split) -> int:
     """What one epoch iterates over: prefixes for sequence models, interactions x (1 + negatives)
     for pointwise ones, items for the item-only model (its loss is summed per item)."""
-    if hasattr(model, "targets_"):
+    if hasattr(model, "trained_targets"):        # sequence-to-sequence windows (chapter 5)
+        return model.trained_targets
+    if hasattr(model, "targets_"):               # one prefix per example (Caser)
         return len(model.targets_)
     if model.name == "cnn-item-only":
         return split.num_items
@@ -46,7 +48,7 @@ def bench(name: str, split, epochs: int = 3) -> dict:
             "params": model.num_params}
 
 
-def main(names=("cnn-item-only", "cnn-content", "caser")) -> list[dict]:
+def main(names=("cnn-item-only", "cnn-content", "caser", "lstm", "gru4rec")) -> list[dict]:
     split = load_split("ml-100k")
     rows = []
     for name in names:
@@ -58,4 +60,4 @@ def main(names=("cnn-item-only", "cnn-content", "caser")) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ("cnn-item-only", "cnn-content", "caser"))
+    main(sys.argv[1:] or ("cnn-item-only", "cnn-content", "caser", "lstm", "gru4rec"))
