@@ -72,3 +72,4 @@ register("markov", _from("rnn", "Markov"))
 register("lstm", _from("rnn", "ArticleLSTM"))
 register("gru4rec", _from("rnn", "GRU4Rec"))
 register("gru4rec-lstm", _from("rnn", "GRU4Rec", cell="lstm"))   # the same model, LSTM cell
+register("cfgan", _from("gan", "CFGAN"))

@@ -42,7 +42,8 @@ FAST = {"bpr": dict(epochs=4, eval_every=2, dim=8, batch_size=64),
         "caser": dict(epochs=2, L=3, dim=8, n_h=4, n_v=2, batch_size=64),
         "lstm": dict(epochs=2, L=4, dim=8, units=8, batch_size=64),
         "gru4rec": dict(epochs=2, L=4, dim=8, units=8, batch_size=64),
-        "gru4rec-lstm": dict(epochs=2, L=4, dim=8, units=8, batch_size=64)}
+        "gru4rec-lstm": dict(epochs=2, L=4, dim=8, units=8, batch_size=64),
+        "cfgan": dict(epochs=2, eval_every=1, hidden=8, batch_size=16)}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
