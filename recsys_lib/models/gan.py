@@ -234,7 +234,7 @@ class CFGAN(EarlyStoppingRecommender):
     name = "cfgan"
     hyperparameters = {"alpha": [0.1, 0.3, 1.0], "s": [0.3, 0.7, 0.9]}
 
-    def __init__(self, hidden: int = 256, alpha: float = 0.3, s: float = 0.7,
+    def __init__(self, hidden: int = 256, alpha: float = 1.0, s: float = 0.3,
                  s_zr: float | None = None, s_pm: float | None = None, lr: float = 1e-3,
                  l2: float = 1e-5, batch_size: int = 64, d_steps: int = 1, g_steps: int = 1,
                  epochs: int = 300, eval_every: int = 5, patience: int = 5, seed: int = 0,
