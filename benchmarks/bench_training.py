@@ -22,13 +22,16 @@ from recsys_lib.utils import set_seed
 
 def examples_per_epoch(model, split) -> int:
     """What one epoch iterates over: prefixes for sequence models, interactions x (1 + negatives)
-    for pointwise ones, items for the item-only model (its loss is summed per item)."""
+    for pointwise ones, items for the item-only model (its loss is summed per item), user
+    vectors through the discriminator and the generator steps for CFGAN."""
     if hasattr(model, "trained_targets"):        # sequence-to-sequence windows (chapter 5)
         return model.trained_targets
     if hasattr(model, "targets_"):               # one prefix per example (Caser)
         return len(model.targets_)
     if model.name == "cnn-item-only":
         return split.num_items
+    if model.name == "cfgan":                    # each user's vector: one D update, one G update
+        return len(model._active) * (model.d_steps + model.g_steps)
     return len(split.train) * (1 + getattr(model, "negatives", 0))
 
 
@@ -48,7 +51,10 @@ def bench(name: str, split, epochs: int = 3) -> dict:
             "params": model.num_params}
 
 
-def main(names=("cnn-item-only", "cnn-content", "caser", "lstm", "gru4rec")) -> list[dict]:
+DEFAULT = ("cnn-item-only", "cnn-content", "caser", "lstm", "gru4rec", "cfgan")
+
+
+def main(names=DEFAULT) -> list[dict]:
     split = load_split("ml-100k")
     rows = []
     for name in names:
@@ -60,4 +66,4 @@ def main(names=("cnn-item-only", "cnn-content", "caser", "lstm", "gru4rec")) -> 
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ("cnn-item-only", "cnn-content", "caser", "lstm", "gru4rec"))
+    main(sys.argv[1:] or DEFAULT)
