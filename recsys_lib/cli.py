@@ -9,7 +9,7 @@ import time
 __all__ = ["main"]
 
 _PUBLIC_KEYS = ("model", "dataset", "seed", "fingerprint", "valid", "test", "test_ci95", "train_seconds",
-                "params", "hyperparameters", "coverage@10")
+                "params", "hyperparameters", "coverage@10", "long_tail@10")
 
 
 def _cmd_fetch(args) -> int:

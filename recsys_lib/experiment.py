@@ -10,6 +10,7 @@ import numpy as np
 
 from .metrics import bootstrap_ci, catalogue_coverage, evaluate
 from .registry import make_model
+from .report import long_tail_share
 
 __all__ = ["run_experiment", "cached_experiment", "fingerprint", "model_settings", "tune",
            "results_dir", "load_split", "write_json"]
@@ -101,6 +102,7 @@ def run_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
             "test_ci95": ci, "train_seconds": round(train_seconds, 3),
             "params": model.num_params, "hyperparameters": hp,
             "coverage@10": round(catalogue_coverage(test.topk, split.num_items), 4),
+            "long_tail@10": round(long_tail_share(test.topk, split.train_matrix().sum(0).A1), 4),
             "per_user_test_ndcg": [round(float(x), 5) for x in test.per_user["NDCG@10"]]}
     if hasattr(model, "history_"):
         rec["history"] = {k: [round(float(x), 5) for x in v] for k, v in model.history_.items()}

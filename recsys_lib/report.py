@@ -1,7 +1,19 @@
-"""Tables of results for the README, the CLI and the book."""
+"""Tables and comparisons of stored results, for the README, the CLI and the report chapters.
+
+Nothing here trains a model: everything reads result records (``run_experiment`` output, stored
+under ``results/<dataset>/seeds/``) or the top-10 lists a fitted model produced.
+"""
 from __future__ import annotations
 
-__all__ = ["baseline_table"]
+import json
+import math
+
+import numpy as np
+
+__all__ = ["baseline_table", "long_tail_share", "load_seed_records", "summarise", "paired_test",
+           "holm"]
+
+METRICS = ("HR@10", "NDCG@10", "MRR@10")
 
 
 def baseline_table(records: list[dict], digits: int = 3) -> str:
@@ -17,3 +29,93 @@ def baseline_table(records: list[dict], digits: int = 3) -> str:
                      f"| {t['NDCG@10']:.{digits}f} | [{lo:.{digits}f}, {hi:.{digits}f}] "
                      f"| {t['MRR@10']:.{digits}f} | {r['train_seconds']:.1f} | {r['params']:,} |")
     return "\n".join(lines)
+
+
+def long_tail_share(topk, item_counts, head_fraction: float = 0.2) -> float:
+    """Share of the recommended items that lie outside the popular head of the catalogue.
+
+    ``topk`` is a (users, k) array of item codes; ``item_counts[i]`` is item ``i``'s number of
+    training interactions. The head is the ``ceil(head_fraction * num_items)`` most
+    interacted-with items (ties broken by item code); everything else is the long tail.
+    """
+    topk = np.asarray(topk)
+    counts = np.asarray(item_counts)
+    if counts.ndim != 1 or counts.size == 0:
+        raise ValueError("item_counts must be a non-empty 1-D array")
+    if not 0 < head_fraction < 1:
+        raise ValueError("head_fraction must lie strictly between 0 and 1")
+    if topk.size == 0:
+        raise ValueError("no recommendations")
+    if topk.min() < 0 or topk.max() >= counts.size:
+        raise ValueError(f"item codes must lie in 0..{counts.size - 1}")
+    n_head = math.ceil(head_fraction * counts.size)
+    head = np.zeros(counts.size, dtype=bool)
+    head[np.argsort(-counts, kind="stable")[:n_head]] = True
+    return float(1.0 - head[topk].mean())
+
+
+def load_seed_records(results_root, dataset: str, name: str, seeds=(0, 1, 2)) -> list[dict]:
+    """The stored records ``<results_root>/<dataset>/seeds/<name>-seed<s>.json`` that exist."""
+    from pathlib import Path
+
+    out = []
+    for s in seeds:
+        p = Path(results_root) / dataset / "seeds" / f"{name}-seed{s}.json"
+        if p.exists():
+            out.append(json.loads(p.read_text()))
+    if not out:
+        raise FileNotFoundError(f"no stored records for {name!r} under {Path(results_root) / dataset}; "
+                                f"run: python -m recsys_lib evaluate {name} --seed 0")
+    return out
+
+
+def summarise(records: list[dict]) -> dict:
+    """Mean and standard deviation over seeds of every validation and test metric, plus the
+    seed-0 record's bootstrap interval, parameters, training time and list statistics."""
+    if not records:
+        raise ValueError("no records")
+    row = {"seeds": len(records)}
+    for part in ("valid", "test"):
+        for m in METRICS:
+            vals = [r[part][m] for r in records]
+            row[f"{part} {m}"] = float(np.mean(vals))
+            row[f"{part} {m} std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan")
+    first = min(records, key=lambda r: r["seed"])
+    row["test NDCG@10 CI"] = tuple(first["test_ci95"]["NDCG@10"])
+    row["params"] = first["params"]
+    row["train seconds"] = float(np.mean([r["train_seconds"] for r in records]))
+    row["coverage@10"] = first.get("coverage@10", float("nan"))
+    row["long_tail@10"] = first.get("long_tail@10", float("nan"))
+    return row
+
+
+def paired_test(a, b, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Compare per-user scores ``a`` and ``b`` of the same users (e.g. test NDCG@10).
+
+    Returns the mean difference ``a - b``, its 95% paired-bootstrap interval, and the two-sided
+    p-value of the Wilcoxon signed-rank test (users with equal scores dropped, as is standard).
+    """
+    from scipy.stats import wilcoxon
+
+    from .metrics import bootstrap_ci
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError("a and b must be 1-D arrays of the same, non-zero length")
+    d = a - b
+    lo, hi = bootstrap_ci(d, n_boot=n_boot, seed=seed)
+    p = 1.0 if not np.any(d) else float(wilcoxon(a, b, zero_method="wilcox").pvalue)
+    return {"diff": float(d.mean()), "ci": (lo, hi), "p": p}
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm–Bonferroni adjusted p-values (controls the family-wise error rate)."""
+    p = np.asarray(pvalues, float)
+    order = np.argsort(p)
+    m = len(p)
+    adj = np.empty(m)
+    running = 0.0
+    for rank, idx in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[idx]))
+        adj[idx] = running
+    return adj

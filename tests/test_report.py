@@ -1,0 +1,74 @@
+"""The report helpers compute what they claim, on cases worked out by hand."""
+import json
+
+import numpy as np
+import pytest
+
+from recsys_lib.report import holm, load_seed_records, long_tail_share, paired_test, summarise
+
+
+def test_long_tail_share_by_hand():
+    counts = np.array([50, 40, 30, 2, 1, 0, 0, 0, 0, 0])      # head (20% of 10 items) = {0, 1}
+    topk = np.array([[0, 1, 2], [3, 4, 0]])                  # 6 slots, 3 of them head items
+    assert long_tail_share(topk, counts) == pytest.approx(1 - 3 / 6)
+    assert long_tail_share(topk, counts, head_fraction=0.5) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("topk, counts, frac, match", [
+    (np.array([[0]]), np.array([]), 0.2, "non-empty"),
+    (np.array([[5]]), np.array([1, 2]), 0.2, "item codes"),
+    (np.zeros((0, 10), int), np.array([1, 2]), 0.2, "no recommendations"),
+    (np.array([[0]]), np.array([1, 2]), 1.0, "head_fraction"),
+])
+def test_long_tail_share_rejects_bad_input(topk, counts, frac, match):
+    with pytest.raises(ValueError, match=match):
+        long_tail_share(topk, counts, head_fraction=frac)
+
+
+def test_paired_test_detects_a_consistent_difference_and_not_noise():
+    rng = np.random.default_rng(0)
+    b = rng.random(400)
+    better = paired_test(b + 0.05, b)
+    assert better["diff"] == pytest.approx(0.05)
+    assert better["ci"][0] > 0 and better["p"] < 1e-6
+    same = paired_test(b, b)
+    assert same["diff"] == 0 and same["p"] == 1.0
+    noise = paired_test(b, rng.permutation(b))
+    assert noise["ci"][0] < 0 < noise["ci"][1] and noise["p"] > 0.01
+    with pytest.raises(ValueError, match="same"):
+        paired_test(b, b[:-1])
+
+
+def test_holm_by_hand():
+    # sorted p: 0.01*3=0.03, 0.02*2=0.04, 0.04*1=0.04 (monotone), then back in input order
+    np.testing.assert_allclose(holm([0.04, 0.01, 0.02]), [0.04, 0.03, 0.04])
+    np.testing.assert_allclose(holm([0.5, 0.9]), [1.0, 1.0])
+
+
+def _record(seed, ndcg):
+    metrics = {"HR@10": 2 * ndcg, "NDCG@10": ndcg, "MRR@10": ndcg / 2}
+    return {"model": "m", "seed": seed, "valid": metrics, "test": metrics, "params": 10,
+            "train_seconds": 1.0 + seed, "test_ci95": {"NDCG@10": [ndcg - 0.01, ndcg + 0.01]},
+            "coverage@10": 0.3, "long_tail@10": 0.2}
+
+
+def test_summarise_takes_means_and_sample_std_over_seeds():
+    row = summarise([_record(1, 0.2), _record(0, 0.1), _record(2, 0.3)])
+    assert row["seeds"] == 3
+    assert row["test NDCG@10"] == pytest.approx(0.2)
+    assert row["test NDCG@10 std"] == pytest.approx(0.1)
+    assert row["test NDCG@10 CI"] == (pytest.approx(0.09), pytest.approx(0.11))   # seed 0's
+    assert row["train seconds"] == pytest.approx(2.0)
+    assert np.isnan(summarise([_record(0, 0.1)])["test NDCG@10 std"])
+    with pytest.raises(ValueError):
+        summarise([])
+
+
+def test_load_seed_records_reads_what_exists_and_explains_what_is_missing(tmp_path):
+    d = tmp_path / "ml-100k" / "seeds"
+    d.mkdir(parents=True)
+    (d / "m-seed0.json").write_text(json.dumps(_record(0, 0.1)))
+    (d / "m-seed2.json").write_text(json.dumps(_record(2, 0.3)))
+    assert [r["seed"] for r in load_seed_records(tmp_path, "ml-100k", "m")] == [0, 2]
+    with pytest.raises(FileNotFoundError, match="recsys_lib evaluate other"):
+        load_seed_records(tmp_path, "ml-100k", "other")
