@@ -77,12 +77,13 @@ def fingerprint(name: str, split, seed: int = 0, hyperparameters: dict | None = 
 
 def run_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
                    hyperparameters: dict | None = None, n_boot: int = 1000,
-                   return_model: bool = False):
+                   return_model: bool = False, store: bool = True):
     """Fit model ``name`` on ``split`` and evaluate validation and test under the protocol.
 
     Returns the result record (see the README); per-user test NDCG@10 is under
     ``per_user_test_ndcg`` for paired comparisons. With ``return_model`` returns
-    ``(record, fitted_model)``.
+    ``(record, fitted_model)``. With ``store`` the weights of a Keras-backed model are kept in
+    the model store (``recsys_lib.model_store``), so later chapters can reuse the trained model.
     """
     from .utils import set_seed
 
@@ -92,6 +93,10 @@ def run_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
     t0 = time.perf_counter()
     model.fit(split)
     train_seconds = time.perf_counter() - t0
+    if store:
+        from .model_store import save_model
+
+        save_model(model, name, split, seed, hyperparameters)
     valid, test = evaluate(model, split, "valid"), evaluate(model, split, "test")
     ci = {m: [round(x, 4) for x in bootstrap_ci(v, n_boot=n_boot, seed=seed)]
           for m, v in test.per_user.items()}

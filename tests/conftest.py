@@ -29,6 +29,21 @@ RATINGS = [(1, 1, 5, 874965758), (1, 10, 3, 876893171), (2, 11, 4, 888550871),
            (1, 1373, 3, 876893171)]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_model_store(tmp_path_factory):
+    """Models trained by the tests (and the notebooks they execute) go to a temporary store,
+    not to the checkout's data/models."""
+    import os
+
+    old = os.environ.get("RECSYS_MODELS")
+    os.environ["RECSYS_MODELS"] = str(tmp_path_factory.mktemp("model-store"))
+    yield
+    if old is None:
+        os.environ.pop("RECSYS_MODELS", None)
+    else:
+        os.environ["RECSYS_MODELS"] = old
+
+
 def _grouplens_zip() -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
