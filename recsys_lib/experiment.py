@@ -115,14 +115,19 @@ def run_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
 
 
 def cached_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
-                      hyperparameters: dict | None = None, refresh: bool = False) -> dict:
-    """``run_experiment``, unless ``results/<dataset>/seeds/<name>-seed<seed>.json`` holds a
+                      hyperparameters: dict | None = None, refresh: bool = False,
+                      tag: str = "") -> dict:
+    """``run_experiment``, unless ``results/<dataset>/seeds/<name><tag>-seed<seed>.json`` holds a
     record with the same fingerprint (same code, settings, seed and data): then that record.
 
     The stored files are written by ``python -m recsys_lib evaluate NAME --seed N`` and by
-    this function. The returned record has ``"cached": True`` when it was read, not rerun.
+    this function; ``tag`` names a variant with other ``hyperparameters`` (e.g. ``"-units200"``)
+    so that it does not overwrite the model's default record. The returned record has
+    ``"cached": True`` when it was read, not rerun.
     """
-    path = results_dir() / dataset / "seeds" / f"{name}-seed{seed}.json"
+    if tag and not all(c.isalnum() or c in "-_." for c in tag):
+        raise ValueError(f"tag may contain letters, digits, '-', '_' and '.', got {tag!r}")
+    path = results_dir() / dataset / "seeds" / f"{name}{tag}-seed{seed}.json"
     fp = fingerprint(name, split, seed, hyperparameters)
     if path.exists() and not refresh:
         try:

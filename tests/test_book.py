@@ -165,3 +165,15 @@ def test_site_renders_in_a_browser(built_site):
     finally:
         srv.shutdown()
     assert (built_site / "screenshot-03_framework.png").is_file()
+
+
+def test_chapter_dependencies_point_backwards():
+    """A chapter that restores models trained by earlier chapters says so, so that the runner
+    (two notebooks at a time) starts it only after them."""
+    from recsys_lib.book import notebook_needs
+
+    order = [p.stem for p in NOTEBOOKS]
+    for p in NOTEBOOKS:
+        for need in notebook_needs(p):
+            assert need in order[:order.index(p.stem)], f"{p.stem} needs {need}, which is not earlier"
+    assert {"05_rnn", "06_gan"} <= notebook_needs(next(p for p in NOTEBOOKS if p.stem == "08_trends"))
