@@ -96,7 +96,7 @@ def run_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
     if store:
         from .model_store import save_model
 
-        save_model(model, name, split, seed, hyperparameters)
+        save_model(model, name, split, seed, hyperparameters, fp=fp)
     valid, test = evaluate(model, split, "valid"), evaluate(model, split, "test")
     ci = {m: [round(x, 4) for x in bootstrap_ci(v, n_boot=n_boot, seed=seed)]
           for m, v in test.per_user.items()}

@@ -37,17 +37,20 @@ def _is_keras_model(model) -> bool:
     return isinstance(model, EarlyStoppingRecommender)
 
 
-def save_model(model, name: str, split, seed: int = 0, hyperparameters: dict | None = None) -> Path | None:
+def save_model(model, name: str, split, seed: int = 0, hyperparameters: dict | None = None,
+               fp: str | None = None) -> Path | None:
     """Store a fitted Keras-backed model's weights and training history; ``None`` for other models.
 
-    The file is written to a temporary name and renamed into place, so an interrupted write never
-    leaves a partial file that a later run could load.
+    ``fp`` is the model's fingerprint if the caller has it already. The file is written to a
+    temporary name and renamed into place, so an interrupted write never leaves a partial file
+    that a later run could load.
     """
     if not _is_keras_model(model):
         return None
     from .experiment import fingerprint
 
-    path = store_path(name, seed, fingerprint(name, split, seed, hyperparameters))
+    fp = fp or fingerprint(name, split, seed, hyperparameters)
+    path = store_path(name, seed, fp)
     path.parent.mkdir(parents=True, exist_ok=True)
     weights = model.net_.get_weights()
     meta = {"history": model.history_, "best_epoch": int(model.best_epoch_),

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 __all__ = ["baseline_table", "long_tail_share", "load_seed_records", "summarise", "paired_test",
-           "holm"]
+           "holm", "against_best_baseline"]
 
 METRICS = ("HR@10", "NDCG@10", "MRR@10")
 
@@ -119,3 +119,29 @@ def holm(pvalues) -> np.ndarray:
         running = max(running, min(1.0, (m - rank) * p[idx]))
         adj[idx] = running
     return adj
+
+
+def against_best_baseline(records: dict, baselines, others, alpha: float = 0.05) -> dict:
+    """Compare each model in ``others`` with the best of ``baselines``, per user.
+
+    ``records`` maps a model name to its stored records (any seeds). The best baseline is the
+    one with the highest mean *validation* NDCG@10; each comparison uses the lowest seed's
+    per-user test NDCG@10 (``paired_test``), and the p-values are Holm-adjusted over ``others``.
+    Returns ``{"best": name, "tests": {name: {...paired_test..., "p_holm", "verdict"}}}`` where
+    the verdict is "better", "worse" or "no detectable difference" at level ``alpha``.
+    """
+    baselines, others = list(baselines), list(others)
+    if not baselines or not others:
+        raise ValueError("need at least one baseline and one model to compare")
+    best = max(baselines, key=lambda n: summarise(records[n])["valid NDCG@10"])
+
+    def per_user(name):
+        return min(records[name], key=lambda r: r["seed"])["per_user_test_ndcg"]
+
+    tests = {n: paired_test(per_user(n), per_user(best)) for n in others}
+    for n, p in zip(others, holm([tests[n]["p"] for n in others])):
+        t = tests[n]
+        t["p_holm"] = float(p)
+        t["verdict"] = (("better" if t["diff"] > 0 else "worse") if p < alpha
+                        else "no detectable difference")
+    return {"best": best, "tests": tests}

@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from recsys_lib.report import holm, load_seed_records, long_tail_share, paired_test, summarise
+from recsys_lib.report import (against_best_baseline, holm, load_seed_records, long_tail_share,
+                               paired_test, summarise)
 
 
 def test_long_tail_share_by_hand():
@@ -72,3 +73,24 @@ def test_load_seed_records_reads_what_exists_and_explains_what_is_missing(tmp_pa
     assert [r["seed"] for r in load_seed_records(tmp_path, "ml-100k", "m")] == [0, 2]
     with pytest.raises(FileNotFoundError, match="recsys_lib evaluate other"):
         load_seed_records(tmp_path, "ml-100k", "other")
+
+
+def test_against_best_baseline_picks_the_baseline_on_validation_and_corrects():
+    rng = np.random.default_rng(0)
+    base = rng.random(300) * 0.2
+
+    def rec(valid_ndcg, per_user):
+        r = _record(0, valid_ndcg)
+        r["per_user_test_ndcg"] = list(per_user)
+        return [r]
+
+    records = {"weak": rec(0.05, base + 0.1),          # better on test, worse on validation
+               "strong": rec(0.09, base),
+               "good": rec(0.10, base + 0.05), "same": rec(0.10, base), "bad": rec(0.01, base - 0.05)}
+    out = against_best_baseline(records, ["weak", "strong"], ["good", "same", "bad"])
+    assert out["best"] == "strong"
+    v = {n: t["verdict"] for n, t in out["tests"].items()}
+    assert v == {"good": "better", "same": "no detectable difference", "bad": "worse"}
+    assert all(t["p_holm"] >= t["p"] for t in out["tests"].values())
+    with pytest.raises(ValueError):
+        against_best_baseline(records, [], ["good"])
