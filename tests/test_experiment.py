@@ -48,6 +48,21 @@ def test_cached_experiment_reuses_only_a_matching_record(tmp_path, monkeypatch):
     assert cached_experiment("ease", split, seed=0, dataset="toy")["cached"] is False
 
 
+def test_tagged_variants_get_their_own_record(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECSYS_RESULTS", str(tmp_path))
+    split = _block_split()
+    plain = cached_experiment("ease", split, seed=0, dataset="toy")
+    variant = cached_experiment("ease", split, seed=0, dataset="toy", hyperparameters={"l2": 1.0},
+                                tag="-l2_1")
+    seeds = tmp_path / "toy" / "seeds"
+    assert sorted(p.name for p in seeds.glob("*.json")) == ["ease-l2_1-seed0.json", "ease-seed0.json"]
+    assert variant["fingerprint"] != plain["fingerprint"]
+    assert cached_experiment("ease", split, seed=0, dataset="toy", hyperparameters={"l2": 1.0},
+                             tag="-l2_1")["cached"] is True
+    with pytest.raises(ValueError, match="tag"):
+        cached_experiment("ease", split, seed=0, dataset="toy", tag="../elsewhere")
+
+
 def test_run_experiment_records_history_and_returns_the_model():
     split = _block_split()
     rec, model = run_experiment("bpr", split, seed=0, return_model=True,
