@@ -62,17 +62,6 @@ def save_model(model, name: str, split, seed: int = 0, hyperparameters: dict | N
     return path
 
 
-def _build(model) -> None:
-    """Create the variables of a network that is only built by its first training batch."""
-    if model.net_.weights:
-        return
-    if type(model).__name__ == "BPR":
-        zeros = np.zeros(1, dtype="int64")
-        model.net_((zeros, zeros))
-    else:                                            # pragma: no cover - every other net is built in fit
-        raise RuntimeError(f"do not know how to build {type(model).__name__}'s network")
-
-
 def load_model(name: str, split, seed: int = 0, hyperparameters: dict | None = None):
     """The fitted model from the store, or ``None`` when no file matches its fingerprint.
 
@@ -103,7 +92,6 @@ def load_model(name: str, split, seed: int = 0, hyperparameters: dict | None = N
     def restore():
         nonlocal loaded
         if not loaded:
-            _build(model)
             model.net_.set_weights(weights)
             loaded = True
         refresh()

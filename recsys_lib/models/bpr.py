@@ -56,9 +56,7 @@ class BPRNet(LossTracking, keras.Model):
                 + tf.reduce_sum(self.item_emb(pos) ** 2, -1)
                 + tf.reduce_sum(self.item_emb(neg) ** 2, -1))
             loss = bpr + reg
-        grads = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return self.track_loss(loss)
+        return self.apply_loss(tape, loss)
 
 
 class BPR(EarlyStoppingRecommender):
@@ -80,24 +78,22 @@ class BPR(EarlyStoppingRecommender):
         self.epochs, self.batch_size = int(epochs), int(batch_size)
         self.eval_every, self.patience, self.seed, self.verbose = eval_every, patience, seed, verbose
 
-    def fit(self, split, **kwargs):
-        self._rng = np.random.default_rng(self.seed)
-        keras.utils.set_random_seed(self.seed)
-        self.num_users_, self.num_items_ = split.num_users, split.num_items
-        self.net_ = BPRNet(split.num_users, split.num_items, self.dim, self.l2)
-        self.net_.compile(optimizer=keras.optimizers.Adam(self.lr))
+    def _prepare(self, split):
         self._seen = split.train_matrix().toarray().astype(bool)
         self._users = split.train.user_id.to_numpy(np.int64)
         self._pos = split.train.item_id.to_numpy(np.int64)
-        self._train(split)
-        return self
+
+    def _build(self, split):
+        self.net_ = BPRNet(split.num_users, split.num_items, self.dim, self.l2)
+        self.net_.compile(optimizer=keras.optimizers.Adam(self.lr))
+        zeros = np.zeros(1, dtype="int64")
+        self.net_((zeros, zeros))
 
     def _run_epoch(self, epoch):
         order = self._rng.permutation(len(self._users))
         u, i = self._users[order], self._pos[order]
         j = sample_negatives(u, self._seen, self.num_items_, self._rng)
-        ds = tf.data.Dataset.from_tensor_slices((u, i, j)).batch(self.batch_size)
-        return self.net_.fit(ds, epochs=1, verbose=0, shuffle=False).history["train_loss"][-1]
+        return self._fit_epoch((u, i, j))
 
     def _refresh(self):
         self._cache_weights()

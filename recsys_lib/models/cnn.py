@@ -22,7 +22,8 @@ import pandas as pd
 
 from ..movielens import GENRES
 from ..utils import quiet_tensorflow
-from .training import EarlyStoppingRecommender, LossTracking, sample_negatives_from
+from .training import (CandidateTable, EarlyStoppingRecommender, LossTracking,
+                       SequenceRecommender, last_items, sample_negatives_from)
 
 quiet_tensorflow()
 import keras  # noqa: E402
@@ -149,16 +150,13 @@ class ItemOnlyCNN(EarlyStoppingRecommender):
         self.batch_size, self.lr, self.eval_every, self.patience = batch_size, lr, eval_every, patience
         self.items, self.seed, self.verbose = items, seed, verbose
 
-    def fit(self, split, **kwargs):
-        keras.utils.set_random_seed(self.seed)
-        self._rng = np.random.default_rng(self.seed)
-        self.num_users_, self.num_items_ = split.num_users, split.num_items
+    def _prepare(self, split):
         self.features_, self.feature_names_ = self.item_features(items_of(split, self.items))
+        self._split, self._cands = split, _train_items(split)
+
+    def _build(self, split):
         self.net_ = build_article_cnn(self.length)
         self.net_.compile(optimizer=keras.optimizers.Adam(self.lr), loss="binary_crossentropy")
-        self._split, self._cands = split, _train_items(split)
-        self._train(split)
-        return self
 
     def item_features(self, items: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         """The model's input per item (override to try other features)."""
@@ -171,12 +169,12 @@ class ItemOnlyCNN(EarlyStoppingRecommender):
         tot = np.bincount(i, minlength=n).astype(np.float32)
         rows = np.flatnonzero(tot)[self._rng.permutation(int((tot > 0).sum()))]
         label, weight = pos[rows] / tot[rows], tot[rows] / tot[rows].mean()
-        h = self.net_.fit(self.features_[rows][..., None], label, sample_weight=weight,
-                          batch_size=self.batch_size, epochs=1, verbose=0, shuffle=False)
-        return h.history["loss"][-1]
+        return self._fit_epoch((self.features_[rows][..., None], label, weight))
 
     def _refresh(self):
-        p = self.net_.predict(self.features_[..., None], batch_size=4096, verbose=0)[:, 0]
+        x = self.features_[..., None]
+        p = np.concatenate([self.net_(x[s:s + 4096], training=False).numpy()[:, 0]
+                            for s in range(0, len(x), 4096)])
         self.item_scores_ = p.astype(np.float64)
 
     def score(self, users, which="valid"):
@@ -185,7 +183,7 @@ class ItemOnlyCNN(EarlyStoppingRecommender):
 
 
 # ----------------------------------------------------------------------------- content CNN
-class ContentCNNNet(keras.Model):
+class ContentCNNNet(LossTracking, keras.Model):
     """``logit(u, i) = p_u · (c_i + e_i) + w · f_i + b_i``.
 
     ``c_i`` is the content vector: title word embeddings -> Conv1D -> max-pool over the words
@@ -243,6 +241,16 @@ class ContentCNNNet(keras.Model):
         v, b = tf.gather(v_all, items), tf.gather(b_all, items)
         return tf.reduce_sum(self.user_emb(users) * v, axis=-1) + b
 
+    def train_step(self, data):
+        """Binary cross-entropy on (user, item, 0/1 label) plus the L2 penalties."""
+        inputs, labels = data
+        with tf.GradientTape() as tape:
+            logits = self(inputs, training=True)
+            loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels, logits))
+            if self.losses:
+                loss = loss + tf.add_n(self.losses)
+        return self.apply_loss(tape, loss)
+
 
 class ContentCNN(EarlyStoppingRecommender):
     """The article's CNN made personal: a content CNN item tower and a user embedding.
@@ -267,27 +275,23 @@ class ContentCNN(EarlyStoppingRecommender):
         self.eval_every, self.patience, self.items = eval_every, patience, items
         self.seed, self.verbose = seed, verbose
 
-    def fit(self, split, **kwargs):
-        keras.utils.set_random_seed(self.seed)
-        self._rng = np.random.default_rng(self.seed)
-        self.num_users_, self.num_items_ = split.num_users, split.num_items
+    def _prepare(self, split):
         meta = items_of(split, self.items)
         self.tokens_, self.vocab_ = title_token_ids(meta["title"], self.max_len)
-        genres = meta[GENRES].to_numpy(np.float32)
-        self.net_ = ContentCNNNet(split.num_users, self.tokens_, genres, self.dim, self.word_dim,
-                                  self.filters, self.kernel, self.l2, self.item_offsets)
-        self.net_.compile(optimizer=keras.optimizers.Adam(self.lr),
-                          loss=keras.losses.BinaryCrossentropy(from_logits=True))
-        self.net_({"user": np.zeros(1, np.int32), "item": np.zeros(1, np.int32)})
+        self._genres = meta[GENRES].to_numpy(np.float32)
         self._split, self._cands = split, _train_items(split)
-        self._train(split)
-        return self
+
+    def _build(self, split):
+        self.net_ = ContentCNNNet(split.num_users, self.tokens_, self._genres, self.dim,
+                                  self.word_dim, self.filters, self.kernel, self.l2,
+                                  self.item_offsets)
+        self.net_.compile(optimizer=keras.optimizers.Adam(self.lr))
+        self.net_({"user": np.zeros(1, np.int32), "item": np.zeros(1, np.int32)})
 
     def _run_epoch(self, epoch):
         u, i, y = _implicit_examples(self._split, self.negatives, self._cands, self._rng)
-        h = self.net_.fit({"user": u.astype(np.int32), "item": i.astype(np.int32)}, y,
-                          batch_size=self.batch_size, epochs=1, verbose=0, shuffle=False)
-        return h.history["loss"][-1]
+        return self._fit_epoch(({"user": u.astype(np.int32), "item": i.astype(np.int32)},
+                                y.astype(np.float32)))
 
     def _refresh(self):
         v, b = self.net_.item_vectors(tf.range(self.num_items_))
@@ -300,15 +304,6 @@ class ContentCNN(EarlyStoppingRecommender):
 
 
 # ----------------------------------------------------------------------------- Caser
-def last_items(seq: np.ndarray, L: int) -> np.ndarray:
-    """The last ``L`` items of a history as ``item + 1`` codes, left-padded with 0."""
-    out = np.zeros(L, dtype=np.int32)
-    tail = np.asarray(seq[-L:], dtype=np.int64) + 1 if L else np.zeros(0)
-    if len(tail):
-        out[L - len(tail):] = tail
-    return out
-
-
 def next_item_windows(sequences, L: int, min_history: int = 1):
     """Training examples from every prefix of every history.
 
@@ -354,7 +349,7 @@ class VerticalConv(keras.layers.Layer):
         return (input_shape[0], input_shape[2], self.filters)
 
 
-class CaserNet(keras.Model):
+class CaserNet(CandidateTable, keras.Model):
     """Caser's network. Input ``(users (B,), windows (B, L))``, output logits over all items.
 
     * embedding matrix ``E`` of the last ``L`` items: (L, d);
@@ -386,12 +381,7 @@ class CaserNet(keras.Model):
                            for h in range(1, L + 1)] if n_h else []
         self.drop = keras.layers.Dropout(dropout)
         self.fc = keras.layers.Dense(dim, activation="relu", name="fc")
-        self.out_emb = keras.layers.Embedding(num_items, 2 * dim, embeddings_initializer=init,
-                                              name="output_item_embedding")
-        self.out_bias = keras.layers.Embedding(num_items, 1, embeddings_initializer="zeros",
-                                               name="output_item_bias")
-        self.out_emb.build((None,))   # used as weight matrices, never called on ids
-        self.out_bias.build((None,))
+        self._add_candidates(num_items, 2 * dim, "output_item", init)
 
     def features(self, users, windows, training=False):
         """The (B, 2d) vector ``[z, P_u]`` that is dotted with the items' output vectors."""
@@ -411,8 +401,7 @@ class CaserNet(keras.Model):
 
     def call(self, inputs, training=False):
         users, windows = inputs
-        x = self.features(users, windows, training=training)
-        return tf.matmul(x, self.out_emb.embeddings, transpose_b=True) + self.out_bias.embeddings[:, 0]
+        return self.logits(self.features(users, windows, training=training))
 
 
 class _CaserTrainer(LossTracking, CaserNet):
@@ -434,20 +423,16 @@ class _CaserTrainer(LossTracking, CaserNet):
             else:   # only the target's and the negatives' logits are needed
                 x = self.features(users, windows, training=True)
                 items = tf.concat([targets[:, None], negs], axis=1)      # (B, 1 + n)
-                w = tf.gather(self.out_emb.embeddings, items)           # (B, 1 + n, 2d)
-                b = tf.gather(self.out_bias.embeddings[:, 0], items)
-                logits = tf.einsum("bd,bnd->bn", x, w) + b
+                logits = self.candidate_logits(x, items)
                 loss = tf.reduce_mean(tf.nn.softplus(-logits[:, 0])) + tf.reduce_mean(
                     tf.reduce_sum(tf.nn.softplus(logits[:, 1:]), axis=-1))
             if self.l2:
                 loss = loss + self.l2 * tf.add_n([tf.reduce_sum(w ** 2)
                                                   for w in self.trainable_weights])
-        grads = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return self.track_loss(loss)
+        return self.apply_loss(tape, loss)
 
 
-class Caser(EarlyStoppingRecommender):
+class Caser(SequenceRecommender):
     """Caser (Tang & Wang, WSDM 2018) trained on every prefix of each training history.
 
     ``loss='ce'`` uses a softmax over the whole catalogue (cheap at 1,682 items);
@@ -474,20 +459,17 @@ class Caser(EarlyStoppingRecommender):
         self.lr, self.epochs, self.batch_size = lr, epochs, batch_size
         self.eval_every, self.patience, self.seed, self.verbose = eval_every, patience, seed, verbose
 
-    def fit(self, split, **kwargs):
-        keras.utils.set_random_seed(self.seed)
-        self._rng = np.random.default_rng(self.seed)
-        self.num_users_, self.num_items_ = split.num_users, split.num_items
-        self._seqs = {w: split.sequences(w) for w in ("valid", "test")}
+    def _prepare(self, split):
+        self._prepare_histories(split)
         self.users_, self.windows_, self.targets_ = next_item_windows(self._seqs["valid"], self.L)
         self._seen = split.train_matrix().toarray().astype(bool)
+
+    def _build(self, split):
         self.net_ = _CaserTrainer(split.num_users, split.num_items, self.L, self.dim, self.n_v,
                                   self.n_h, self.dropout, self.pooling, loss=self.loss,
                                   l2=self.l2)
         self.net_.compile(optimizer=keras.optimizers.Adam(self.lr))
         self.net_((self.users_[:1], self.windows_[:1]))
-        self._train(split)
-        return self
 
     def _run_epoch(self, epoch):
         n = len(self.targets_)
@@ -498,24 +480,7 @@ class Caser(EarlyStoppingRecommender):
                                          size=self.negatives).astype(np.int32)
         else:
             negs = np.zeros((n, 1), np.int32)
-        ds = tf.data.Dataset.from_tensor_slices((u, w, t, negs)).batch(self.batch_size)
-        h = self.net_.fit(ds, epochs=1, verbose=0, shuffle=False)
-        return h.history["train_loss"][-1]
+        return self._fit_epoch((u, w, t, negs))
 
-    def user_windows(self, users, which="valid") -> np.ndarray:
-        """The model's input for each user: their last ``L`` items before ``which``."""
-        seqs = self._seqs[which] if which in self._seqs else None
-        if seqs is None:
-            raise ValueError(f"which must be 'valid' or 'test', got {which!r}")
-        return np.stack([last_items(seqs[u], self.L) for u in users]).astype(np.int32)
-
-    def score(self, users, which="valid"):
-        users = self._check_users(users)
-        if not len(users):
-            return np.zeros((0, self.num_items_))
-        w = self.user_windows(users, which)
-        out = []
-        for s in range(0, len(users), 1024):
-            out.append(self.net_((users[s:s + 1024].astype(np.int32), w[s:s + 1024]),
-                                 training=False).numpy())
-        return np.concatenate(out)
+    def _all_logits(self, users, windows):
+        return self.net_((users, windows), training=False).numpy()

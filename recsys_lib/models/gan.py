@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..utils import quiet_tensorflow
-from .training import EarlyStoppingRecommender
+from .training import EarlyStoppingRecommender, replica_gradients
 
 quiet_tensorflow()
 import keras  # noqa: E402
@@ -251,7 +251,15 @@ class CFGAN(EarlyStoppingRecommender):
         self.seed, self.verbose = seed, verbose
 
     # -- building
-    def _build(self, n: int):
+    def _prepare(self, split):
+        self._R = split.train_matrix().toarray().astype(np.float32)
+        self._active = np.flatnonzero(self._R.sum(1) > 0)
+        if len(self._active) == 0:
+            raise ValueError("no training interactions")
+        self._log = {"d_loss": [], "g_loss": [], "zr_loss": []}
+
+    def _build(self, split):
+        n = split.num_items
         self.generator_ = _mlp([self.hidden], n, "sigmoid", "sigmoid", "generator", n)
         self.discriminator_ = _mlp([self.hidden], 1, "sigmoid", None, "discriminator", 2 * n)
         # one Keras object holding both, so the shared loop can save and restore all weights
@@ -260,63 +268,77 @@ class CFGAN(EarlyStoppingRecommender):
         self._g_opt = keras.optimizers.Adam(self.lr)
         self._d_opt = keras.optimizers.Adam(self.lr)
         gv, dv = self.generator_.trainable_variables, self.discriminator_.trainable_variables
-        l2 = self.l2
+        l2, strategy = self.l2, self.strategy_
 
         def penalty(variables):
             return l2 * tf.add_n([tf.reduce_sum(v ** 2) for v in variables if len(v.shape) == 2])
 
-        @tf.function
+        def bce(labels, logits):
+            return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels, logits))
+
+        # each step runs on every replica's slice of the batch (``strategy.run``); losses are
+        # means over the slice, their gradients scaled by ``replica_gradients`` so that the
+        # summed gradients are the gradient of the global mean (with one device, exactly the plain step)
         def d_step(real, pm):
             fake = self.generator_(real, training=False) * (real + pm)
             with tf.GradientTape() as tape:
                 lr_ = self.discriminator_(tf.concat([real, real], 1), training=True)
                 lf_ = self.discriminator_(tf.concat([fake, real], 1), training=True)
-                loss = _bce(tf.ones_like(lr_), lr_) + _bce(tf.zeros_like(lf_), lf_)
+                loss = bce(tf.ones_like(lr_), lr_) + bce(tf.zeros_like(lf_), lf_)
                 total = loss + penalty(dv)
-            self._d_opt.apply_gradients(zip(tape.gradient(total, dv), dv))
+            self._d_opt.apply_gradients(zip(replica_gradients(tape, total, dv), dv))
             return loss
 
-        @tf.function
         def g_step(real, pm, zr):
             with tf.GradientTape() as tape:
                 out = self.generator_(real, training=True)
                 logit = self.discriminator_(tf.concat([out * (real + pm), real], 1), training=False)
-                adv = _bce(tf.ones_like(logit), logit)
+                adv = bce(tf.ones_like(logit), logit)
                 zr_loss = tf.reduce_mean(tf.reduce_sum(tf.square(out) * zr, 1))
                 total = adv + self.alpha * zr_loss + penalty(gv)
-            self._g_opt.apply_gradients(zip(tape.gradient(total, gv), gv))
-            return adv, zr_loss
+            self._g_opt.apply_gradients(zip(replica_gradients(tape, total, gv), gv))
+            return tf.stack([adv, zr_loss])
 
-        self._d_step, self._g_step = d_step, g_step
+        def mean(per_replica):
+            return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
 
-    def fit(self, split, **kwargs):
-        keras.utils.set_random_seed(self.seed)
-        self._rng = np.random.default_rng(self.seed)
-        self.num_users_, self.num_items_ = split.num_users, split.num_items
-        self._R = split.train_matrix().toarray().astype(np.float32)
-        self._active = np.flatnonzero(self._R.sum(1) > 0)
-        if len(self._active) == 0:
-            raise ValueError("no training interactions")
-        self._build(split.num_items)
-        self._log = {"d_loss": [], "g_loss": [], "zr_loss": []}
-        self._train(split)
+        self._d_step = tf.function(lambda real, pm: mean(strategy.run(d_step, args=(real, pm))))
+        self._g_step = tf.function(
+            lambda real, pm, zr: mean(strategy.run(g_step, args=(real, pm, zr))))
+
+    def _optimizers(self):
+        return [(self._g_opt, self.generator_.trainable_variables),
+                (self._d_opt, self.discriminator_.trainable_variables)]
+
+    def _state_variables(self):
+        return [*self.generator_.variables, *self.discriminator_.variables]
+
+    def _extra_state(self):
+        return {"log": self._log}
+
+    def _set_extra_state(self, state):
+        self._log = state["log"]
+
+    def fit(self, split, strategy=None, checkpoint_dir=None, **kwargs):
+        super().fit(split, strategy=strategy, checkpoint_dir=checkpoint_dir)
         for k, v in self._log.items():
             self.history_[k] = v
         return self
 
-    def _batches(self):
+    def _pass(self, *arrays):
+        """One pass over the active users in a fresh random order, as distributed batches."""
         order = self._rng.permutation(self._active)
-        return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        return self._batches(tuple(a[order] for a in arrays))
 
     def _run_epoch(self, epoch):
         zr, pm = zp_masks(self._R, self.s_zr, self.s_pm, self._rng)
         d_losses, g_losses, zr_losses = [], [], []
         for _ in range(self.d_steps):
-            for b in self._batches():
-                d_losses.append(float(self._d_step(self._R[b], pm[b])))
+            for real, pm_b in self._pass(self._R, pm):
+                d_losses.append(float(self._d_step(real, pm_b)))
         for _ in range(self.g_steps):
-            for b in self._batches():
-                adv, zl = self._g_step(self._R[b], pm[b], zr[b])
+            for real, pm_b, zr_b in self._pass(self._R, pm, zr):
+                adv, zl = self._g_step(real, pm_b, zr_b).numpy()
                 g_losses.append(float(adv))
                 zr_losses.append(float(zl))
         self._log["d_loss"].append(float(np.mean(d_losses)))
@@ -325,7 +347,8 @@ class CFGAN(EarlyStoppingRecommender):
         return self._log["g_loss"][-1]
 
     def _refresh(self):
-        self.scores_ = self.generator_.predict(self._R, batch_size=1024, verbose=0)
+        self.scores_ = np.concatenate([self.generator_(self._R[s:s + 1024], training=False).numpy()
+                                       for s in range(0, len(self._R), 1024)])
 
     def generate(self, users) -> np.ndarray:
         """The generated vectors ``G(c_u)`` of ``users``, shape ``(len(users), num_items)``."""

@@ -19,8 +19,8 @@ import scipy.sparse as sp
 
 from ..utils import quiet_tensorflow
 from .base import Recommender
-from .cnn import last_items
-from .training import EarlyStoppingRecommender, LossTracking, sample_negatives_from
+from .training import (CandidateTable, LossTracking, SequenceRecommender, last_items,
+                       sample_negatives_from)
 
 quiet_tensorflow()
 import keras  # noqa: E402
@@ -83,7 +83,7 @@ class Markov(Recommender):
 
 
 # ----------------------------------------------------------------------------- article's LSTM
-class ArticleLSTMNet(LossTracking, keras.Model):
+class ArticleLSTMNet(LossTracking, CandidateTable, keras.Model):
     """Embedding (mask_zero) -> LSTM -> LSTM -> Dense into the item space; dot with candidates.
 
     Both LSTM layers return their whole output sequence, so one window trains a prediction at
@@ -101,11 +101,7 @@ class ArticleLSTMNet(LossTracking, keras.Model):
         self.lstm2 = keras.layers.LSTM(units, return_sequences=True, dropout=dropout,
                                        name="lstm_2")
         self.project = keras.layers.Dense(dim, name="to_item_space")
-        self.cand_emb = keras.layers.Embedding(num_items, dim, name="candidate_embedding")
-        self.cand_bias = keras.layers.Embedding(num_items, 1, embeddings_initializer="zeros",
-                                                name="candidate_bias")
-        self.cand_emb.build((None,))
-        self.cand_bias.build((None,))
+        self._add_candidates(num_items, dim, "candidate")
 
     def states(self, windows, training=False):
         """The user's state after each position, in item space: (batch, L, dim)."""
@@ -115,20 +111,13 @@ class ArticleLSTMNet(LossTracking, keras.Model):
         h = self.lstm2(h, mask=mask, training=training)
         return self.project(h)
 
-    def candidate_logits(self, s, items):
-        """Logits of candidate ``items`` (batch, n) for states ``s`` (batch, dim)."""
-        w = tf.gather(self.cand_emb.embeddings, items)
-        b = tf.gather(self.cand_bias.embeddings[:, 0], items)
-        return tf.einsum("bd,bnd->bn", s, w) + b
-
     def call(self, inputs, training=False):
         """``(windows, items)`` -> logits of P(next item) for each row's candidates."""
         windows, items = inputs
         return self.candidate_logits(self.states(windows, training=training)[:, -1], items)
 
     def all_logits(self, windows):
-        s = self.states(windows)[:, -1]
-        return tf.matmul(s, self.cand_emb.embeddings, transpose_b=True) + self.cand_bias.embeddings[:, 0]
+        return self.logits(self.states(windows)[:, -1])
 
     def train_step(self, data):
         windows, targets, weights, negs = data          # negs: (B, L, k)
@@ -140,21 +129,15 @@ class ArticleLSTMNet(LossTracking, keras.Model):
             logits = self.candidate_logits(s, items)
             labels = tf.concat([tf.ones_like(logits[:, :1]), tf.zeros_like(logits[:, 1:])], 1)
             loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels, logits))
-        grads = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return self.track_loss(loss)
+        return self.apply_loss(tape, loss)
 
 
-class _SequenceRecommender(EarlyStoppingRecommender):
-    """Shared plumbing: windows from every prefix, scoring from the history before ``which``."""
+class _ChunkedSequenceRecommender(SequenceRecommender):
+    """Training windows cut from every history (``sequence_chunks``); scoring from the last
+    ``L`` items before validation or test."""
 
-    L: int = 20
-
-    def _prepare_chunks(self, split):
-        """Histories before validation, cut into training windows (``sequence_chunks``)."""
-        self.num_users_, self.num_items_ = split.num_users, split.num_items
-        self._seqs = {w: split.sequences(w) for w in ("valid", "test")}
-        self._rng = np.random.default_rng(self.seed)
+    def _prepare(self, split):
+        self._prepare_histories(split)
         (self.windows_, self.targets_, self.weights_,
          self.chunk_users_) = sequence_chunks(self._seqs["valid"], self.L, self.stride,
                                               return_users=True)
@@ -164,21 +147,11 @@ class _SequenceRecommender(EarlyStoppingRecommender):
         """Number of (prefix, next item) examples per epoch."""
         return int(self.weights_.sum())
 
-    def user_windows(self, users, which="valid") -> np.ndarray:
-        """The model's input for each user: their last ``L`` items before ``which``."""
-        if which not in ("valid", "test"):
-            raise ValueError(f"which must be 'valid' or 'test', got {which!r}")
-        seqs = self._seqs[which]
-        return np.stack([last_items(seqs[u], self.L) for u in users]).astype(np.int32)
-
-    def score(self, users, which="valid"):
-        users = self._check_users(users)
-        w = self.user_windows(users, which) if len(users) else np.zeros((0, self.L), np.int32)
-        out = [self.net_.all_logits(w[s:s + 1024]).numpy() for s in range(0, len(users), 1024)]
-        return np.concatenate(out) if out else np.zeros((0, self.num_items_))
+    def _all_logits(self, users, windows):
+        return self.net_.all_logits(windows).numpy()
 
 
-class ArticleLSTM(_SequenceRecommender):
+class ArticleLSTM(_ChunkedSequenceRecommender):
     """The article's two stacked LSTM(64) layers and a sigmoid, on implicit feedback.
 
     At every trained position of a window (see ``sequence_chunks``) the true next item is a
@@ -198,15 +171,14 @@ class ArticleLSTM(_SequenceRecommender):
         self.stride = max(1, int(L) // 2) if stride is None else int(stride)
         self.eval_every, self.patience, self.seed, self.verbose = eval_every, patience, seed, verbose
 
-    def fit(self, split, **kwargs):
-        keras.utils.set_random_seed(self.seed)
-        self._prepare_chunks(split)
+    def _prepare(self, split):
+        super()._prepare(split)
         self._seen = split.train_matrix().toarray().astype(bool)
+
+    def _build(self, split):
         self.net_ = ArticleLSTMNet(split.num_items, self.dim, self.units, self.dropout)
         self.net_.compile(optimizer=keras.optimizers.Adam(self.lr))
         self.net_((self.windows_[:1], self.targets_[:1, -1:]))
-        self._train(split)
-        return self
 
     def _run_epoch(self, epoch):
         order = self._rng.permutation(len(self.windows_))
@@ -214,10 +186,8 @@ class ArticleLSTM(_SequenceRecommender):
         negs = sample_negatives_from(self.chunk_users_[order], self._seen,
                                      np.arange(self.num_items_), self._rng,
                                      size=L * self.negatives).reshape(n, L, self.negatives)
-        ds = tf.data.Dataset.from_tensor_slices(
-            (self.windows_[order], self.targets_[order], self.weights_[order],
-             negs.astype(np.int32))).batch(self.batch_size)
-        return self.net_.fit(ds, epochs=1, verbose=0, shuffle=False).history["train_loss"][-1]
+        return self._fit_epoch((self.windows_[order], self.targets_[order], self.weights_[order],
+                                negs.astype(np.int32)))
 
 
 # ----------------------------------------------------------------------------- GRU4Rec
@@ -258,7 +228,7 @@ def sequence_chunks(sequences, L: int, stride: int | None = None, return_users: 
     return (*out, np.asarray(us, np.int64)) if return_users else out
 
 
-class GRU4RecNet(LossTracking, keras.Model):
+class GRU4RecNet(LossTracking, CandidateTable, keras.Model):
     """Embedding -> dropout -> GRU (or LSTM) over the window -> softmax over all items.
 
     The recurrent layer returns its state at every position, so one window trains every
@@ -276,19 +246,12 @@ class GRU4RecNet(LossTracking, keras.Model):
         self.drop = keras.layers.Dropout(dropout)
         rnn = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
         self.rnn = rnn(units, return_sequences=True, name=cell)
-        self.out_emb = keras.layers.Embedding(num_items, units, name="output_item_embedding")
-        self.out_bias = keras.layers.Embedding(num_items, 1, embeddings_initializer="zeros",
-                                               name="output_item_bias")
-        self.out_emb.build((None,))
-        self.out_bias.build((None,))
+        self._add_candidates(num_items, units, "output_item")
 
     def states(self, windows, training=False):
         """The recurrent state after each position, shape (batch, L, units)."""
         x = self.drop(self.item_emb(windows), training=training)
         return self.rnn(x, mask=self.item_emb.compute_mask(windows), training=training)
-
-    def logits(self, h):
-        return tf.matmul(h, self.out_emb.embeddings, transpose_b=True) + self.out_bias.embeddings[:, 0]
 
     def call(self, windows, training=False):
         return self.all_logits(windows, training)
@@ -305,12 +268,10 @@ class GRU4RecNet(LossTracking, keras.Model):
             ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
                 labels=tf.boolean_mask(targets, keep), logits=self.logits(h))
             loss = tf.reduce_mean(ce)
-        grads = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return self.track_loss(loss)
+        return self.apply_loss(tape, loss)
 
 
-class GRU4Rec(_SequenceRecommender):
+class GRU4Rec(_ChunkedSequenceRecommender):
     """GRU4Rec-style next-item model, trained on every prefix of each training history.
 
     Choices (stated because third-party versions differ, Hidasi & Czapp 2023):
@@ -321,6 +282,11 @@ class GRU4Rec(_SequenceRecommender):
     that carry the state through a whole session, histories are cut into overlapping windows
     (``sequence_chunks``): each target is predicted from at least ``L - stride + 1`` previous
     items, and at scoring time from the last ``L``. Early stopping on validation NDCG@10.
+
+    With ``stream=True`` the training windows are not kept in memory: they are written once,
+    user block by user block, to TFRecord shards in a temporary directory and streamed from
+    disk every epoch (``recsys_lib.streaming``), shuffled through a buffer of
+    ``shuffle_buffer`` windows.
     """
 
     name = "gru4rec"
@@ -329,25 +295,55 @@ class GRU4Rec(_SequenceRecommender):
     def __init__(self, L: int = 20, dim: int = 64, units: int = 100, cell: str = "gru",
                  dropout: float = 0.25, stride: int | None = None, lr: float = 3e-3,
                  epochs: int = 40, batch_size: int = 128, eval_every: int = 1, patience: int = 3,
-                 seed: int = 0, verbose: int = 0):
+                 stream: bool = False, shuffle_buffer: int = 10_000, seed: int = 0,
+                 verbose: int = 0):
         if cell not in ("gru", "lstm"):
             raise ValueError("cell must be 'gru' or 'lstm'")
+        self.stream, self.shuffle_buffer = bool(stream), int(shuffle_buffer)
         self.L, self.dim, self.units, self.cell, self.dropout = int(L), int(dim), int(units), cell, dropout
         self.stride = max(1, int(L) // 2) if stride is None else int(stride)
         self.lr, self.epochs, self.batch_size = lr, epochs, batch_size
         self.eval_every, self.patience, self.seed, self.verbose = eval_every, patience, seed, verbose
 
-    def fit(self, split, **kwargs):
-        keras.utils.set_random_seed(self.seed)
-        self._prepare_chunks(split)
+    def _prepare(self, split):
+        if not self.stream:
+            return super()._prepare(split)
+        import tempfile
+
+        from ..streaming import write_shards
+
+        self._prepare_histories(split)
+        self._stream_dir = tempfile.TemporaryDirectory(prefix="gru4rec-windows-")
+        seqs = self._seqs["valid"]
+
+        def blocks(size=500):
+            for lo in range(0, len(seqs), size):
+                part = [s for s in seqs[lo:lo + size] if len(s) > 1]
+                if part:
+                    x, y, w = sequence_chunks(part, self.L, self.stride)
+                    yield {"windows": x, "targets": y, "weights": w}
+
+        self.stream_spec_ = write_shards(blocks(), self._stream_dir.name, num_shards=4)
+        self.windows_ = np.stack([last_items(s, self.L) for s in seqs[:1]])
+
+    @property
+    def trained_targets(self) -> int:
+        if self.stream:
+            raise AttributeError("trained_targets is not counted when streaming")
+        return super().trained_targets
+
+    def _build(self, split):
         self.net_ = GRU4RecNet(split.num_items, self.dim, self.units, self.cell, self.dropout)
         self.net_.compile(optimizer=keras.optimizers.Adam(self.lr))
         self.net_(self.windows_[:1])
-        self._train(split)
-        return self
 
     def _run_epoch(self, epoch):
+        if self.stream:
+            from ..streaming import read_shards
+
+            ds = read_shards(self.stream_spec_, self.batch_size, self.strategy_,
+                             self.shuffle_buffer, seed=int(self._rng.integers(2**31)),
+                             keys=("windows", "targets", "weights"))
+            return self._fit_batches(ds)
         order = self._rng.permutation(len(self.windows_))
-        ds = tf.data.Dataset.from_tensor_slices(
-            (self.windows_[order], self.targets_[order], self.weights_[order])).batch(self.batch_size)
-        return self.net_.fit(ds, epochs=1, verbose=0, shuffle=False).history["train_loss"][-1]
+        return self._fit_epoch((self.windows_[order], self.targets_[order], self.weights_[order]))

@@ -1,0 +1,183 @@
+"""Training the book's models under ``tf.distribute``: on several devices of one host, and
+on several worker processes that train one model together.
+
+* ``logical_cpus(n)`` splits the CPU into ``n`` logical devices (call it before TensorFlow
+  has run anything), so ``MirroredStrategy`` can be tried on any laptop.
+* ``tf_config(ports, index)`` is the ``TF_CONFIG`` of worker ``index`` in a cluster on
+  127.0.0.1. ``python -m recsys_lib.distributed worker MODEL ...`` is the one script every
+  worker runs: it builds ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``, fits the model
+  under it and (the chief only) writes a JSON result. ``run_local_cluster`` starts the
+  workers as processes on loopback ports, bounded by a timeout, and collects the result.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .utils import quiet_tensorflow
+
+__all__ = ["logical_cpus", "tf_config", "free_ports", "run_local_cluster", "train_under"]
+
+
+def logical_cpus(n: int = 2) -> list[str]:
+    """Split the (first) physical CPU into ``n`` logical devices; returns their names.
+
+    TensorFlow fixes its devices when it first runs an operation, so this must be called
+    before anything else in TensorFlow; afterwards it raises a ``RuntimeError`` that says so.
+    """
+    quiet_tensorflow()
+    import tensorflow as tf
+
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if current is None or len(current) != n:
+        try:
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
+        except RuntimeError as e:
+            raise RuntimeError("TensorFlow is already initialised: call logical_cpus() first "
+                               "thing in a fresh process (or restart the kernel)") from e
+    return [d.name for d in tf.config.list_logical_devices("CPU")]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct TCP ports that are free on 127.0.0.1 right now."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def tf_config(ports: list[int], index: int) -> str:
+    """``TF_CONFIG`` for worker ``index`` of a cluster of ``len(ports)`` workers on loopback."""
+    if not 0 <= index < len(ports):
+        raise ValueError(f"index must be in 0..{len(ports) - 1}")
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                       "task": {"type": "worker", "index": index}})
+
+
+def train_under(strategy, name: str, dataset: str = "ml-100k", seed: int = 0,
+                hyperparameters: dict | None = None, checkpoint_dir=None) -> dict:
+    """Fit model ``name`` under ``strategy`` on the protocol split; a small result record.
+
+    Returns the validation NDCG@10 of the restored best epoch (the metric early stopping
+    uses), the history, the number of replicas, wall time and training examples per second.
+    """
+    from .experiment import load_split
+    from .metrics import evaluate
+    from .registry import make_model
+    from .utils import set_seed
+
+    split = load_split(dataset)
+    set_seed(seed)
+    model = make_model(name, seed=seed, **(hyperparameters or {}))
+    t0 = time.perf_counter()
+    model.fit(split, strategy=strategy, checkpoint_dir=checkpoint_dir)
+    seconds = time.perf_counter() - t0
+    valid = evaluate(model, split, "valid").means
+    return {"model": name, "dataset": dataset, "seed": seed,
+            "replicas": int(strategy.num_replicas_in_sync),
+            "valid_NDCG@10": float(valid["NDCG@10"]), "valid_HR@10": float(valid["HR@10"]),
+            "epochs_run": int(model.epochs_run_), "best_epoch": int(model.best_epoch_),
+            "history": model.history_, "seconds": seconds}
+
+
+def _worker(args) -> None:
+    quiet_tensorflow()
+    import tensorflow as tf
+
+    cfg = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    if "cluster" not in cfg:
+        raise SystemExit("TF_CONFIG does not describe a cluster")
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    record = train_under(strategy, args.model, args.dataset, args.seed,
+                         json.loads(args.hyperparameters), args.checkpoint_dir)
+    record["workers"] = len(cfg["cluster"]["worker"])
+    record["task_index"] = int(cfg["task"]["index"])
+    if args.out and record["task_index"] == 0:
+        tmp = Path(args.out).with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        tmp.replace(args.out)
+
+
+def run_local_cluster(name: str, workers: int = 2, dataset: str = "ml-100k", seed: int = 0,
+                      hyperparameters: dict | None = None, timeout: float = 600,
+                      out_dir=None) -> dict:
+    """Train ``name`` with ``workers`` processes on 127.0.0.1 under MultiWorkerMirroredStrategy.
+
+    Every worker runs ``python -m recsys_lib.distributed worker`` with its own ``TF_CONFIG``;
+    the chief's result record is returned, with every worker's exit code. All workers are
+    killed if the run exceeds ``timeout`` seconds, and a ``TimeoutError`` is raised.
+    """
+    import tempfile
+
+    ports = free_ports(workers)
+    with tempfile.TemporaryDirectory(prefix="mwms-") as tmp:
+        out = Path(out_dir or tmp) / "chief-result.json"
+        procs, logs = [], []
+        for i in range(workers):
+            env = dict(os.environ, TF_CONFIG=tf_config(ports, i), TF_CPP_MIN_LOG_LEVEL="3",
+                       TF_ENABLE_ONEDNN_OPTS="0", PYTHONWARNINGS="ignore")
+            log = open(Path(out.parent) / f"worker-{i}.log", "w+")
+            logs.append(log)
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "recsys_lib.distributed", "worker", name,
+                 "--dataset", dataset, "--seed", str(seed),
+                 "--hyperparameters", json.dumps(hyperparameters or {}), "--out", str(out)],
+                env=env, stdout=log, stderr=subprocess.STDOUT))
+        t0 = time.perf_counter()
+        try:
+            codes = [p.wait(timeout=max(1.0, timeout - (time.perf_counter() - t0))) for p in procs]
+        except subprocess.TimeoutExpired:
+            for p in procs:
+                p.kill()
+            raise TimeoutError(f"the {workers}-worker run did not finish in {timeout:.0f} s") from None
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+        if any(codes) or not out.exists():
+            tails = []
+            for i, log in enumerate(logs):
+                log.seek(0)
+                tails.append(f"--- worker {i} (exit {codes[i]}):\n" + log.read()[-2000:])
+            raise RuntimeError("multi-worker training failed:\n" + "\n".join(tails))
+        for log in logs:
+            log.close()
+        record = json.loads(out.read_text())
+        record["exit_codes"] = codes
+        record["wall_seconds"] = time.perf_counter() - t0
+        return record
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m recsys_lib.distributed")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("worker", help="one worker of a MultiWorkerMirroredStrategy run (TF_CONFIG)")
+    w.add_argument("model")
+    w.add_argument("--dataset", default="ml-100k")
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--hyperparameters", default="{}", help="JSON object")
+    w.add_argument("--checkpoint-dir", default=None)
+    w.add_argument("--out", default=None, help="where the chief writes its JSON result")
+    args = p.parse_args(argv)
+    if args.cmd == "worker":
+        _worker(args)
+
+
+if __name__ == "__main__":
+    main()
