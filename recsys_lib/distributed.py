@@ -12,17 +12,22 @@ on several worker processes that train one model together.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from .utils import quiet_tensorflow
 
-__all__ = ["logical_cpus", "tf_config", "free_ports", "run_local_cluster", "train_under"]
+__all__ = ["logical_cpus", "tf_config", "free_ports", "run_local_cluster", "train_under",
+           "checkpoint_epoch"]
 
 
 def logical_cpus(n: int = 2) -> list[str]:
@@ -89,11 +94,37 @@ def train_under(strategy, name: str, dataset: str = "ml-100k", seed: int = 0,
     model.fit(split, strategy=strategy, checkpoint_dir=checkpoint_dir)
     seconds = time.perf_counter() - t0
     valid = evaluate(model, split, "valid").means
+    digest = hashlib.sha256()
+    for w in model.net_.get_weights():
+        digest.update(np.ascontiguousarray(w).tobytes())
     return {"model": name, "dataset": dataset, "seed": seed,
             "replicas": int(strategy.num_replicas_in_sync),
             "valid_NDCG@10": float(valid["NDCG@10"]), "valid_HR@10": float(valid["HR@10"]),
             "epochs_run": int(model.epochs_run_), "best_epoch": int(model.best_epoch_),
-            "history": model.history_, "seconds": seconds}
+            "history": model.history_, "seconds": seconds,
+            "weights_sha256": digest.hexdigest()[:16],
+            "peak_rss_MiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "examples_per_epoch": _examples_per_epoch(model)}
+
+
+def _examples_per_epoch(model) -> int | None:
+    """Training examples one epoch passes through the network (windows, triples, ...)."""
+    for attr in ("windows_", "targets_", "_users", "_active"):
+        if getattr(model, "stream", False) and attr == "windows_":
+            return int(model.stream_spec_["count"])
+        if hasattr(model, attr):
+            return int(len(getattr(model, attr)))
+    return None
+
+
+def checkpoint_epoch(directory) -> int:
+    """The last completed epoch recorded in ``directory``'s checkpoint (0 if none or unreadable)."""
+    path = Path(directory) / "training-state.npz"
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return int(json.loads(str(f["meta"]))["state"]["epoch"])
+    except Exception:
+        return 0
 
 
 def _worker(args) -> None:
@@ -108,10 +139,30 @@ def _worker(args) -> None:
                          json.loads(args.hyperparameters), args.checkpoint_dir)
     record["workers"] = len(cfg["cluster"]["worker"])
     record["task_index"] = int(cfg["task"]["index"])
-    if args.out and record["task_index"] == 0:
-        tmp = Path(args.out).with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        tmp.replace(args.out)
+    if args.out:
+        _write_json(record, Path(args.out).with_name(f"worker-{record['task_index']}.json"))
+
+
+def _write_json(record: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    tmp.replace(path)
+
+
+def _train(args) -> None:
+    """Single-process training (optionally Mirrored over logical CPUs) with checkpoints."""
+    quiet_tensorflow()
+    if args.logical_cpus > 1:
+        logical_cpus(args.logical_cpus)
+    import tensorflow as tf
+
+    strategy = (tf.distribute.MirroredStrategy(logical_cpus(args.logical_cpus))
+                if args.logical_cpus > 1 else None)
+    record = train_under(strategy or tf.distribute.get_strategy(), args.model, args.dataset,
+                         args.seed, json.loads(args.hyperparameters), args.checkpoint_dir)
+    if args.out:
+        _write_json(record, Path(args.out))
+    print(json.dumps({k: v for k, v in record.items() if k != "history"}), flush=True)
 
 
 def run_local_cluster(name: str, workers: int = 2, dataset: str = "ml-100k", seed: int = 0,
@@ -120,14 +171,18 @@ def run_local_cluster(name: str, workers: int = 2, dataset: str = "ml-100k", see
     """Train ``name`` with ``workers`` processes on 127.0.0.1 under MultiWorkerMirroredStrategy.
 
     Every worker runs ``python -m recsys_lib.distributed worker`` with its own ``TF_CONFIG``;
-    the chief's result record is returned, with every worker's exit code. All workers are
+    the chief's result record is returned, with every worker's exit code, final-weight
+    digest and validation NDCG@10 (one model trained together: the same on all). All workers are
     killed if the run exceeds ``timeout`` seconds, and a ``TimeoutError`` is raised.
     """
     import tempfile
 
     ports = free_ports(workers)
     with tempfile.TemporaryDirectory(prefix="mwms-") as tmp:
-        out = Path(out_dir or tmp) / "chief-result.json"
+        out = Path(out_dir or tmp) / "result.json"
+        results = [out.with_name(f"worker-{i}.json") for i in range(workers)]
+        for r in results:
+            r.unlink(missing_ok=True)
         procs, logs = [], []
         for i in range(workers):
             env = dict(os.environ, TF_CONFIG=tf_config(ports, i), TF_CPP_MIN_LOG_LEVEL="3",
@@ -137,7 +192,8 @@ def run_local_cluster(name: str, workers: int = 2, dataset: str = "ml-100k", see
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "recsys_lib.distributed", "worker", name,
                  "--dataset", dataset, "--seed", str(seed),
-                 "--hyperparameters", json.dumps(hyperparameters or {}), "--out", str(out)],
+                 "--hyperparameters", json.dumps(hyperparameters or {}), "--out", str(out),
+                 "--checkpoint-dir", str(Path(tmp) / "checkpoints")],
                 env=env, stdout=log, stderr=subprocess.STDOUT))
         t0 = time.perf_counter()
         try:
@@ -150,7 +206,7 @@ def run_local_cluster(name: str, workers: int = 2, dataset: str = "ml-100k", see
             for p in procs:
                 if p.poll() is None:
                     p.kill()
-        if any(codes) or not out.exists():
+        if any(codes) or not all(r.exists() for r in results):
             tails = []
             for i, log in enumerate(logs):
                 log.seek(0)
@@ -158,9 +214,12 @@ def run_local_cluster(name: str, workers: int = 2, dataset: str = "ml-100k", see
             raise RuntimeError("multi-worker training failed:\n" + "\n".join(tails))
         for log in logs:
             log.close()
-        record = json.loads(out.read_text())
+        records = [json.loads(r.read_text()) for r in results]
+        record = dict(records[0])              # the chief's
         record["exit_codes"] = codes
         record["wall_seconds"] = time.perf_counter() - t0
+        record["worker_weights_sha256"] = [r["weights_sha256"] for r in records]
+        record["worker_valid_NDCG@10"] = [r["valid_NDCG@10"] for r in records]
         return record
 
 
@@ -173,10 +232,21 @@ def main(argv=None) -> None:
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--hyperparameters", default="{}", help="JSON object")
     w.add_argument("--checkpoint-dir", default=None)
-    w.add_argument("--out", default=None, help="where the chief writes its JSON result")
+    w.add_argument("--out", default=None, help="a JSON path; each worker writes worker-I.json beside it")
+    t = sub.add_parser("train", help="train in one process, with checkpoints (resumes if present)")
+    t.add_argument("model")
+    t.add_argument("--dataset", default="ml-100k")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--hyperparameters", default="{}", help="JSON object")
+    t.add_argument("--checkpoint-dir", default=None)
+    t.add_argument("--logical-cpus", type=int, default=1,
+                   help="more than 1: MirroredStrategy over that many logical CPU devices")
+    t.add_argument("--out", default=None, help="where to write the JSON result")
     args = p.parse_args(argv)
     if args.cmd == "worker":
         _worker(args)
+    else:
+        _train(args)
 
 
 if __name__ == "__main__":

@@ -45,12 +45,23 @@ def model_settings(model) -> dict:
             and isinstance(v, (bool, int, float, str, type(None)))}
 
 
-def fingerprint(name: str, split, seed: int = 0, hyperparameters: dict | None = None) -> str:
+def strategy_label(strategy) -> str | None:
+    """``"MirroredStrategy x2"``: the kind of a ``tf.distribute`` strategy and its replicas
+    (``None`` for no strategy, i.e. TensorFlow's default single-device one)."""
+    if strategy is None:
+        return None
+    return f"{type(strategy).__name__} x{strategy.num_replicas_in_sync}"
+
+
+def fingerprint(name: str, split, seed: int = 0, hyperparameters: dict | None = None,
+                strategy: str | None = None) -> str:
     """A hash of everything a result depends on: the model's settings and seed, the split's
     content, the source of the library modules involved, and the Keras/TensorFlow versions.
 
     Two runs with the same fingerprint give the same numbers (training is deterministic), so
-    a stored result with a matching fingerprint can stand in for a rerun.
+    a stored result with a matching fingerprint can stand in for a rerun. ``strategy`` (a
+    ``strategy_label``) marks a run under ``tf.distribute``: its order of operations differs,
+    so it is a different result.
     """
     import hashlib
     import importlib.metadata as md
@@ -60,6 +71,8 @@ def fingerprint(name: str, split, seed: int = 0, hyperparameters: dict | None = 
     h = hashlib.sha256()
     h.update(json.dumps({"model": name, "settings": model_settings(model)},
                         sort_keys=True, default=str).encode())
+    if strategy is not None:
+        h.update(f"strategy={strategy}".encode())
     for part in (split.train, split.valid, split.test):
         h.update(np.ascontiguousarray(part[["user_id", "item_id"]].to_numpy(np.int64)).tobytes())
     here = Path(__file__).parent
@@ -77,23 +90,31 @@ def fingerprint(name: str, split, seed: int = 0, hyperparameters: dict | None = 
 
 def run_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
                    hyperparameters: dict | None = None, n_boot: int = 1000,
-                   return_model: bool = False, store: bool = True):
+                   return_model: bool = False, store: bool = True, strategy=None):
     """Fit model ``name`` on ``split`` and evaluate validation and test under the protocol.
 
     Returns the result record (see the README); per-user test NDCG@10 is under
     ``per_user_test_ndcg`` for paired comparisons. With ``return_model`` returns
     ``(record, fitted_model)``. With ``store`` the weights of a Keras-backed model are kept in
     the model store (``recsys_lib.model_store``), so later chapters can reuse the trained model.
+    With ``strategy`` (a ``tf.distribute.Strategy``) a Keras-backed model trains under it; the
+    record then says which (``"strategy"``) and is not stored in the model store.
     """
     from .utils import set_seed
 
     model = make_model(name, seed=seed, **(hyperparameters or {}))
-    fp = fingerprint(name, split, seed, hyperparameters)
+    label = strategy_label(strategy)
+    fp = fingerprint(name, split, seed, hyperparameters, label)
     set_seed(seed, tensorflow=model.uses_tensorflow)
     t0 = time.perf_counter()
-    model.fit(split)
+    if strategy is not None:
+        if not model.uses_tensorflow:
+            raise ValueError(f"{name} does not train with TensorFlow, so it takes no strategy")
+        model.fit(split, strategy=strategy)
+    else:
+        model.fit(split)
     train_seconds = time.perf_counter() - t0
-    if store:
+    if store and strategy is None:
         from .model_store import save_model
 
         save_model(model, name, split, seed, hyperparameters, fp=fp)
@@ -109,6 +130,8 @@ def run_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
             "coverage@10": round(catalogue_coverage(test.topk, split.num_items), 4),
             "long_tail@10": round(long_tail_share(test.topk, split.train_matrix().sum(0).A1), 4),
             "per_user_test_ndcg": [round(float(x), 5) for x in test.per_user["NDCG@10"]]}
+    if label is not None:
+        rec["strategy"] = label
     if hasattr(model, "history_"):
         rec["history"] = {k: [round(float(x), 5) for x in v] for k, v in model.history_.items()}
     return (rec, model) if return_model else rec
@@ -116,19 +139,22 @@ def run_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
 
 def cached_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
                       hyperparameters: dict | None = None, refresh: bool = False,
-                      tag: str = "") -> dict:
+                      tag: str = "", strategy=None) -> dict:
     """``run_experiment``, unless ``results/<dataset>/seeds/<name><tag>-seed<seed>.json`` holds a
     record with the same fingerprint (same code, settings, seed and data): then that record.
 
     The stored files are written by ``python -m recsys_lib evaluate NAME --seed N`` and by
     this function; ``tag`` names a variant with other ``hyperparameters`` (e.g. ``"-units200"``)
-    so that it does not overwrite the model's default record. The returned record has
+    so that it does not overwrite the model's default record; a run under a ``strategy`` needs
+    a tag too. The returned record has
     ``"cached": True`` when it was read, not rerun.
     """
     if tag and not all(c.isalnum() or c in "-_." for c in tag):
         raise ValueError(f"tag may contain letters, digits, '-', '_' and '.', got {tag!r}")
+    if strategy is not None and not tag:
+        raise ValueError("a run under a strategy needs a tag, e.g. '-mirrored2'")
     path = results_dir() / dataset / "seeds" / f"{name}{tag}-seed{seed}.json"
-    fp = fingerprint(name, split, seed, hyperparameters)
+    fp = fingerprint(name, split, seed, hyperparameters, strategy_label(strategy))
     if path.exists() and not refresh:
         try:
             rec = json.loads(path.read_text())
@@ -136,7 +162,8 @@ def cached_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
             rec = {}
         if rec.get("fingerprint") == fp:
             return {**rec, "cached": True}
-    rec = run_experiment(name, split, seed=seed, dataset=dataset, hyperparameters=hyperparameters)
+    rec = run_experiment(name, split, seed=seed, dataset=dataset, hyperparameters=hyperparameters,
+                         strategy=strategy)
     write_json(rec, path)
     return {**rec, "cached": False}
 

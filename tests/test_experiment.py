@@ -81,6 +81,6 @@ def test_stored_seed_results_are_current(ml100k_split):
         if "fingerprint" not in rec or "settings" not in rec:
             stale.append(f"{path.name} (no fingerprint)")
         elif rec["fingerprint"] != fingerprint(rec["model"], ml100k_split, rec["seed"],
-                                               rec["settings"]):
+                                               rec["settings"], rec.get("strategy")):
             stale.append(path.name)
     assert not stale, f"stale stored results, rerun `make book`: {stale}"
