@@ -144,6 +144,16 @@ def write_reproducibility(log: list[dict], wall_seconds: float | None = None, jo
     (GENERATED / "reproducibility.md").write_text("\n".join(lines) + "\n")
 
 
+def expected_seconds(profile: str) -> dict[str, float]:
+    """Each chapter's wall time in the last recorded run of ``profile`` (empty if none)."""
+    path = GENERATED / "run_log.json"
+    try:
+        runs = json.loads(path.read_text()).get("runs", [])
+    except (OSError, ValueError):
+        return {}
+    return {r["notebook"]: float(r["seconds"]) for r in runs if r.get("profile") == profile}
+
+
 def notebook_needs(path: Path) -> set[str]:
     """Chapters that must have run before ``path`` (``metadata.recsys.needs`` of the notebook):
     the ones whose trained models it restores from the model store instead of training them."""
@@ -156,7 +166,9 @@ def run_book(profile: str = "full", output_dir: Path | None = None, only=None,
     """Execute the notebooks of the table of contents, ``jobs`` at a time, with a progress bar.
 
     Each notebook runs in its own kernel. A notebook starts only after the chapters it needs
-    (``notebook_needs``) have finished; otherwise they start in reading order. One notebook
+    (``notebook_needs``) have finished. Among the ready ones, the chapter that took longest in
+    the last run of the same profile starts first (a new chapter counts as longest; ties keep
+    reading order), so that a long chapter does not start last and run alone. One notebook
     rarely keeps two cores busy, so two at a time finish the book sooner; each chapter's
     recorded time then includes the slowdown of sharing the machine.
     """
@@ -169,7 +181,9 @@ def run_book(profile: str = "full", output_dir: Path | None = None, only=None,
     books = [p for p in toc_notebooks() if not only or p.stem in only]
     stems = {p.stem for p in books}
     needs = {p.stem: notebook_needs(p) & stems for p in books}
-    pending, running, done, results = list(books), {}, set(), {}
+    last = expected_seconds(profile)
+    pending = sorted(books, key=lambda p: -last.get(p.stem, float("inf")))   # stable: reading order
+    running, done, results = {}, set(), {}
     bar = tqdm(total=len(books), desc="notebooks", unit="nb", file=sys.stderr)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=jobs) as pool:

@@ -177,3 +177,20 @@ def test_chapter_dependencies_point_backwards():
         for need in notebook_needs(p):
             assert need in order[:order.index(p.stem)], f"{p.stem} needs {need}, which is not earlier"
     assert {"05_rnn", "06_gan"} <= notebook_needs(next(p for p in NOTEBOOKS if p.stem == "08_trends"))
+
+
+def test_expected_seconds_reads_the_last_run_of_the_profile(tmp_path, monkeypatch):
+    """The runner starts the chapters that took longest last time first; it reads their times
+    from the run log, per profile, and copes with a missing or corrupt log."""
+    import recsys_lib.book as book
+
+    monkeypatch.setattr(book, "GENERATED", tmp_path)
+    assert book.expected_seconds("full") == {}
+    (tmp_path / "run_log.json").write_text("{not json")
+    assert book.expected_seconds("full") == {}
+    (tmp_path / "run_log.json").write_text(json.dumps({"runs": [
+        {"notebook": "04_cnn", "profile": "full", "seconds": 250.0},
+        {"notebook": "01_background", "profile": "full", "seconds": 7.5},
+        {"notebook": "02_concepts", "profile": "smoke", "seconds": 9.0}]}))
+    assert book.expected_seconds("full") == {"04_cnn": 250.0, "01_background": 7.5}
+    assert book.expected_seconds("smoke") == {"02_concepts": 9.0}
