@@ -6,7 +6,7 @@ import random
 
 import numpy as np
 
-__all__ = ["quiet_tensorflow", "set_seed"]
+__all__ = ["quiet_tensorflow", "set_seed", "glue"]
 
 
 def quiet_tensorflow() -> None:
@@ -35,3 +35,23 @@ def set_seed(seed: int, deterministic: bool = True, tensorflow: bool = True) -> 
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+class _PlainText(str):
+    """A string whose ``repr`` is the string itself, so that it is shown without quotes."""
+
+    def __repr__(self) -> str:
+        return str.__str__(self)
+
+
+def glue(name: str, value, display: bool = False):
+    """``myst_nb.glue``, but a string is pasted into the prose as plain text.
+
+    myst-nb pastes a value's ``text/plain`` form, which for a Python string is its ``repr``
+    (with quotes: ``'52%'``). Numbers and other objects are passed on unchanged.
+    """
+    from myst_nb import glue as _glue
+
+    if isinstance(value, str):
+        value = _PlainText(value)
+    return _glue(name, value, display=display)

@@ -194,3 +194,17 @@ def test_expected_seconds_reads_the_last_run_of_the_profile(tmp_path, monkeypatc
         {"notebook": "02_concepts", "profile": "smoke", "seconds": 9.0}]}))
     assert book.expected_seconds("full") == {"04_cnn": 250.0, "01_background": 7.5}
     assert book.expected_seconds("smoke") == {"02_concepts": 9.0}
+
+
+def test_glued_strings_are_pasted_without_quotes():
+    """myst-nb pastes a value's text/plain form; a glued string must not arrive as '52%'."""
+    from IPython.core.formatters import PlainTextFormatter
+
+    from recsys_lib.utils import _PlainText
+
+    fmt = PlainTextFormatter()
+    assert fmt(_PlainText("52% of the score")) == "52% of the score"
+    assert fmt("52%") == "'52%'"                       # what plain myst_nb.glue would paste
+    for path in NOTEBOOKS:
+        src = path.read_text()
+        assert "from myst_nb import glue" not in src, f"{path.name} imports myst_nb.glue directly"
