@@ -7,12 +7,18 @@ validation pass), training windows per second, and peak resident memory (this pr
 the first two; the workers report their own). Run:
 
     make bench            (or python benchmarks/bench_distributed.py [epochs])
+
+The rows are also written to ``results/benchmarks/distributed.json``, which chapter 11 shows
+next to its own (shared-machine) timings.
 """
 from __future__ import annotations
 
 import json
+import os
+import platform
 import resource
 import sys
+from pathlib import Path
 
 from recsys_lib.distributed import logical_cpus, run_local_cluster, train_under
 
@@ -46,6 +52,18 @@ def main(epochs: int = 2) -> list[dict]:
                     cluster["seconds"]))
     rows[-1]["worker_peak_rss_MiB"] = cluster.get("peak_rss_MiB")
     print(json.dumps(rows[-1]), flush=True)
+    out = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "distributed.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    import keras
+
+    info = {"model": "gru4rec", "hyperparameters": hp, "rows": rows,
+            "process_peak_rss_MiB": round(rss, 1),
+            "machine": {"cpus": os.cpu_count(), "system": platform.system(),
+                        "machine": platform.machine()},
+            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__}}
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info, indent=1) + "\n")
+    tmp.replace(out)
     return rows
 
 
