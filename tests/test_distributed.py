@@ -63,8 +63,17 @@ def test_every_deep_model_trains_under_mirrored_strategy_on_two_logical_cpus():
             seen += [int(v) for p in parts for v in p.numpy()]
         report["batches"] = shapes
         report["seen"] = sorted(seen)
+        for bad in ((np.arange(3), 4), (np.arange(10), 5)):      # < one batch; odd global batch
+            try:
+                distributed_batches(*bad, strategy)
+                report.setdefault("errors", []).append(None)
+            except ValueError as e:
+                report.setdefault("errors", []).append(str(e))
         for name in {DEEP!r}:
-            model = make_model(name, seed=0, **FAST[name]).fit(split, strategy=strategy)
+            # a global batch of 16 fits every model's epoch on the small block data (the item-only
+            # CNN's epoch is one row per item: 40); under a strategy an epoch needs one whole batch
+            kw = dict(FAST[name], batch_size=16)
+            model = make_model(name, seed=0, **kw).fit(split, strategy=strategy)
             s = model.score(np.arange(split.num_users), "valid")
             report[name] = [list(s.shape), bool(np.isfinite(s).all()), len(model.history_["epoch"])]
         print(json.dumps(report))
@@ -73,6 +82,7 @@ def test_every_deep_model_trains_under_mirrored_strategy_on_two_logical_cpus():
     assert report["replicas"] == 2
     assert report["batches"] == [[5, 5]] * 10                   # 103 -> 10 global batches of 10
     assert report["seen"] == list(range(100))                   # each kept example exactly once
+    assert "fewer examples" in report["errors"][0] and "not divisible" in report["errors"][1]
     split = _block_split()
     for name in DEEP:
         shape, finite, checks = report[name]
