@@ -8,8 +8,34 @@ import time
 
 __all__ = ["main"]
 
-_PUBLIC_KEYS = ("model", "dataset", "seed", "fingerprint", "valid", "test", "test_ci95", "train_seconds",
-                "params", "hyperparameters", "coverage@10", "long_tail@10")
+_PUBLIC_KEYS = ("model", "dataset", "seed", "fingerprint", "overrides", "valid", "test",
+                "test_ci95", "train_seconds", "params", "hyperparameters", "coverage@10",
+                "long_tail@10")
+
+
+def parse_overrides(pairs) -> dict:
+    """``["dim=64", "loss=bce"]`` -> ``{"dim": 64, "loss": "bce"}`` (values read as JSON when
+    they parse, else as strings)."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set takes NAME=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _write_records(rec: dict, dataset: str, name: str, seed: int) -> dict:
+    from .experiment import record_path, results_dir
+    from .utils import write_json
+
+    public = {k: rec[k] for k in _PUBLIC_KEYS}
+    write_json(rec, record_path(name, seed, dataset))
+    write_json(public, results_dir() / dataset / f"{name}.json")
+    return public
 
 
 def _cmd_fetch(args) -> int:
@@ -22,24 +48,26 @@ def _cmd_fetch(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .experiment import load_split, results_dir, run_experiment, tune, write_json
+    from .experiment import load_split, run_experiment, tune
+    from .registry import model_config
 
+    overrides = parse_overrides(args.set)
+    model_config(args.model, **overrides)           # a bad setting fails before any data loads
     split = load_split(args.dataset)
-    hp = None
     if args.tune:
-        hp = tune(args.model, split, seed=args.seed)["best"]
+        overrides = {**tune(args.model, split, seed=args.seed)["best"], **overrides}
     rec = run_experiment(args.model, split, seed=args.seed, dataset=args.dataset,
-                         hyperparameters=hp)
-    public = {k: rec[k] for k in _PUBLIC_KEYS}
-    out = results_dir() / args.dataset
-    write_json(public, out / f"{args.model}.json")
-    write_json(rec, out / "seeds" / f"{args.model}-seed{args.seed}.json")
-    print(json.dumps(public))
+                         overrides=overrides)
+    if overrides:       # a variant: keep the default record of the model untouched
+        print(json.dumps({k: rec[k] for k in _PUBLIC_KEYS}))
+        return 0
+    print(json.dumps(_write_records(rec, args.dataset, args.model, args.seed)))
     return 0
 
 
 def _cmd_tune(args) -> int:
-    from .experiment import load_split, results_dir, tune, write_json
+    from .experiment import load_split, results_dir, tune
+    from .utils import write_json
 
     split = load_split(args.dataset)
 
@@ -54,18 +82,18 @@ def _cmd_tune(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .experiment import load_split, results_dir, run_experiment, write_json
+    from .experiment import load_split, results_dir, run_experiment
+    from .registry import entry
     from .report import baseline_table
 
+    for name in args.models:                        # every name is checked before any training
+        entry(name)
     split = load_split(args.dataset)
     records = []
     for name in args.models:
         print(f"training {name} ...", file=sys.stderr, flush=True)
         rec = run_experiment(name, split, seed=args.seed, dataset=args.dataset)
-        public = {k: rec[k] for k in _PUBLIC_KEYS}
-        write_json(public, results_dir() / args.dataset / f"{name}.json")
-        write_json(rec, results_dir() / args.dataset / "seeds" / f"{name}-seed{args.seed}.json")
-        records.append(public)
+        records.append(_write_records(rec, args.dataset, name, args.seed))
     table = baseline_table(records)
     path = results_dir() / args.dataset / "baselines.md"
     path.write_text(table + "\n")
@@ -86,24 +114,31 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--dataset", default="ml-100k", choices=["ml-100k", "ml-1m"])
     f.set_defaults(func=_cmd_fetch)
 
+    names = ", ".join(MODELS)
+    seed_help = "the random seed of the run (default 0)"
+    data_help = "the dataset (default ml-100k)"
     e = sub.add_parser("evaluate", help="train and evaluate one model under the protocol")
-    e.add_argument("model", choices=sorted(MODELS))
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--dataset", default="ml-100k", choices=["ml-100k", "ml-1m"])
+    e.add_argument("model", choices=list(MODELS), metavar="MODEL", help=f"one of: {names}")
+    e.add_argument("--seed", type=int, default=0, help=seed_help)
+    e.add_argument("--dataset", default="ml-100k", choices=["ml-100k", "ml-1m"], help=data_help)
+    e.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="override one config setting (repeatable), e.g. --set dim=64; the "
+                        "record is then printed, not stored over the model's default one")
     e.add_argument("--tune", action="store_true",
-                   help="grid-search the model's hyperparameters on validation first")
+                   help="grid-search the model's search space on validation first")
     e.set_defaults(func=_cmd_evaluate)
 
-    t = sub.add_parser("tune", help="grid-search hyperparameters on the validation split")
-    t.add_argument("model", choices=sorted(MODELS))
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--dataset", default="ml-100k", choices=["ml-100k", "ml-1m"])
+    t = sub.add_parser("tune", help="grid-search a model's search space on the validation split")
+    t.add_argument("model", choices=list(MODELS), metavar="MODEL", help=f"one of: {names}")
+    t.add_argument("--seed", type=int, default=0, help=seed_help)
+    t.add_argument("--dataset", default="ml-100k", choices=["ml-100k", "ml-1m"], help=data_help)
     t.set_defaults(func=_cmd_tune)
 
     r = sub.add_parser("report", help="evaluate several models and print a markdown table")
-    r.add_argument("models", nargs="*", default=["pop", "itemknn", "ease", "bpr"])
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--dataset", default="ml-100k", choices=["ml-100k", "ml-1m"])
+    r.add_argument("models", nargs="*", default=["pop", "itemknn", "ease", "bpr"],
+                   metavar="MODEL", help=f"models to train (default: the four baselines); {names}")
+    r.add_argument("--seed", type=int, default=0, help=seed_help)
+    r.add_argument("--dataset", default="ml-100k", choices=["ml-100k", "ml-1m"], help=data_help)
     r.set_defaults(func=_cmd_report)
     return p
 

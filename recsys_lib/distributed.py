@@ -12,7 +12,6 @@ on several worker processes that train one model together.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
@@ -22,9 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from .utils import quiet_tensorflow
+from .keys import array_digest
+from .utils import write_json
 
 __all__ = ["logical_cpus", "tf_config", "free_ports", "run_local_cluster", "train_under",
            "checkpoint_epoch"]
@@ -36,11 +34,10 @@ def logical_cpus(n: int = 2) -> list[str]:
     TensorFlow fixes its devices when it first runs an operation, so this must be called
     before anything else in TensorFlow; afterwards it raises a ``RuntimeError`` that says so.
     """
-    quiet_tensorflow()
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"the number of logical CPUs must be an integer >= 1, got {n!r}")
     import tensorflow as tf
 
-    if n < 1:
-        raise ValueError("n must be at least 1")
     cpu = tf.config.list_physical_devices("CPU")[0]
     current = tf.config.get_logical_device_configuration(cpu)
     if current is None or len(current) != n:
@@ -87,48 +84,34 @@ def train_under(strategy, name: str, dataset: str = "ml-100k", seed: int = 0,
     from .registry import make_model
     from .utils import set_seed
 
+    model = make_model(name, seed=seed, **(hyperparameters or {}))
+    if not model.uses_tensorflow:
+        raise ValueError(f"{name} does not train with TensorFlow, so it takes no strategy")
     split = load_split(dataset)
     set_seed(seed)
-    model = make_model(name, seed=seed, **(hyperparameters or {}))
     t0 = time.perf_counter()
     model.fit(split, strategy=strategy, checkpoint_dir=checkpoint_dir)
     seconds = time.perf_counter() - t0
     valid = evaluate(model, split, "valid").means
-    digest = hashlib.sha256()
-    for w in model.net_.get_weights():
-        digest.update(np.ascontiguousarray(w).tobytes())
+    weights = [w for ws in model.network_weights().values() for w in ws]
     return {"model": name, "dataset": dataset, "seed": seed,
             "replicas": int(strategy.num_replicas_in_sync),
             "valid_NDCG@10": float(valid["NDCG@10"]), "valid_HR@10": float(valid["HR@10"]),
             "epochs_run": int(model.epochs_run_), "best_epoch": int(model.best_epoch_),
             "history": model.history_, "seconds": seconds,
-            "weights_sha256": digest.hexdigest()[:16],
+            "weights_sha256": array_digest(weights),
             "peak_rss_MiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "examples_per_epoch": _examples_per_epoch(model)}
-
-
-def _examples_per_epoch(model) -> int | None:
-    """Training examples one epoch passes through the network (windows, triples, ...)."""
-    for attr in ("windows_", "targets_", "_users", "_active"):
-        if getattr(model, "stream", False) and attr == "windows_":
-            return int(model.stream_spec_["count"])
-        if hasattr(model, attr):
-            return int(len(getattr(model, attr)))
-    return None
+            "examples_per_epoch": int(model.examples_per_epoch)}
 
 
 def checkpoint_epoch(directory) -> int:
     """The last completed epoch recorded in ``directory``'s checkpoint (0 if none or unreadable)."""
-    path = Path(directory) / "training-state.npz"
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return int(json.loads(str(f["meta"]))["state"]["epoch"])
-    except Exception:
-        return 0
+    from .models.training import checkpoint_epoch as epoch_of
+
+    return epoch_of(directory)
 
 
 def _worker(args) -> None:
-    quiet_tensorflow()
     import tensorflow as tf
 
     cfg = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
@@ -136,22 +119,15 @@ def _worker(args) -> None:
         raise SystemExit("TF_CONFIG does not describe a cluster")
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     record = train_under(strategy, args.model, args.dataset, args.seed,
-                         json.loads(args.hyperparameters), args.checkpoint_dir)
+                         args.hyperparameters, args.checkpoint_dir)
     record["workers"] = len(cfg["cluster"]["worker"])
     record["task_index"] = int(cfg["task"]["index"])
     if args.out:
-        _write_json(record, Path(args.out).with_name(f"worker-{record['task_index']}.json"))
-
-
-def _write_json(record: dict, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
-    tmp.replace(path)
+        write_json(record, Path(args.out).with_name(f"worker-{record['task_index']}.json"), None)
 
 
 def _train(args) -> None:
     """Single-process training (optionally Mirrored over logical CPUs) with checkpoints."""
-    quiet_tensorflow()
     if args.logical_cpus > 1:
         logical_cpus(args.logical_cpus)
     import tensorflow as tf
@@ -159,9 +135,9 @@ def _train(args) -> None:
     strategy = (tf.distribute.MirroredStrategy(logical_cpus(args.logical_cpus))
                 if args.logical_cpus > 1 else None)
     record = train_under(strategy or tf.distribute.get_strategy(), args.model, args.dataset,
-                         args.seed, json.loads(args.hyperparameters), args.checkpoint_dir)
+                         args.seed, args.hyperparameters, args.checkpoint_dir)
     if args.out:
-        _write_json(record, Path(args.out))
+        write_json(record, Path(args.out), None)
     print(json.dumps({k: v for k, v in record.items() if k != "history"}), flush=True)
 
 
@@ -239,10 +215,36 @@ def main(argv=None) -> None:
                    help="more than 1: MirroredStrategy over that many logical CPU devices")
     t.add_argument("--out", default=None, help="where to write the JSON result")
     args = p.parse_args(argv)
+    try:
+        args.hyperparameters = _check_args(args)
+    except (KeyError, ValueError) as e:
+        p.error(str(e).strip("'\""))
     if args.cmd == "worker":
         _worker(args)
     else:
         _train(args)
+
+
+def _check_args(args) -> dict:
+    """Fail before any data loads: unknown model or dataset, bad settings, bad CPU count."""
+    from .registry import entry
+
+    e = entry(args.model)
+    if args.dataset not in ("ml-100k", "ml-1m"):
+        raise ValueError(f"unknown dataset {args.dataset!r}; choose ml-100k or ml-1m")
+    try:
+        hp = json.loads(args.hyperparameters)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--hyperparameters is not valid JSON ({err})") from None
+    if not isinstance(hp, dict):
+        raise ValueError("--hyperparameters must be a JSON object, e.g. '{\"epochs\": 5}'")
+    e.config(**hp)
+    if not getattr(e.model_class(), "uses_tensorflow", False):
+        raise ValueError(f"{args.model} does not train with TensorFlow; "
+                         "python -m recsys_lib evaluate trains it")
+    if getattr(args, "logical_cpus", 1) < 1:
+        raise ValueError(f"--logical-cpus must be at least 1, got {args.logical_cpus}")
+    return hp
 
 
 if __name__ == "__main__":

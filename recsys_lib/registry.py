@@ -1,75 +1,135 @@
-"""Model registry for the command line: name -> factory. Chapters add their models here."""
+"""The model registry: one entry per model name, the only list of models in the book.
+
+An entry names the model's class (imported on first use, so that listing models does not
+start TensorFlow), its family (``"general"`` models ignore order, ``"sequence"`` models use
+it), the chapter that introduces it, a display label, fixed settings that make the entry a
+variant of its class, and the two small profiles:
+
+* ``smoke``: the notebooks' smoke profile (real data, a couple of epochs);
+* ``tiny``: the tests' settings for tiny synthetic data (small networks, few epochs).
+
+The command line, the tuner, the tests, the result cache and the report chapters all read
+this registry; adding a model means its module, one ``register`` call here and its tests.
+"""
 from __future__ import annotations
 
-from typing import Callable
+import importlib
+from dataclasses import dataclass, field
 
-__all__ = ["MODELS", "register", "make_model", "model_class"]
+__all__ = ["Entry", "MODELS", "register", "unregister", "entry", "make_model", "model_class",
+           "model_config", "profile_overrides", "FAMILIES"]
 
-#: name -> callable(seed=..., **hyperparameters) returning an unfitted Recommender
-MODELS: dict[str, Callable] = {}
-
-
-def register(name: str, factory: Callable | None = None):
-    """Register ``factory`` under ``name`` (usable as a decorator)."""
-    def deco(f):
-        if name in MODELS:
-            raise ValueError(f"model {name!r} is already registered")
-        MODELS[name] = f
-        return f
-    return deco(factory) if factory is not None else deco
+FAMILIES = ("general", "sequence")
+PROFILES = ("full", "smoke", "tiny")
 
 
-def _pop(seed=0, **hp):
-    from .models.baselines import Popularity
-    return Popularity(**hp)
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    target: str                       # "recsys_lib.models.bpr:BPR"
+    family: str                       # "general" or "sequence"
+    chapter: str                      # the notebook that introduces it, e.g. "03_framework"
+    label: str                        # display name in tables
+    fixed: dict = field(default_factory=dict)
+    smoke: dict = field(default_factory=dict)
+    tiny: dict = field(default_factory=dict)
+    baseline: bool = False            # a simple (non-neural) reference model
+
+    @property
+    def module(self) -> str:
+        return self.target.split(":")[0]
+
+    def model_class(self):
+        module, cls = self.target.split(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def config(self, **overrides):
+        """The entry's config: the class defaults, its fixed settings, then ``overrides``."""
+        cls = self.model_class()
+        bad = sorted(set(overrides) & set(self.fixed))
+        if bad:
+            raise ValueError(f"{self.name} fixes {', '.join(bad)}; use another registry entry")
+        return cls.Config().replace(**{**self.fixed, **overrides})
+
+    def profile(self, profile: str) -> dict:
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+        return {"full": {}, "smoke": self.smoke, "tiny": self.tiny}[profile]
 
 
-def _itemknn(seed=0, **hp):
-    from .models.baselines import ItemKNN
-    return ItemKNN(**hp)
+#: name -> Entry, in the order of the book
+MODELS: dict[str, Entry] = {}
 
 
-def _ease(seed=0, **hp):
-    from .models.baselines import EASE
-    return EASE(**hp)
+def register(name: str, target: str, family: str, chapter: str, label: str | None = None,
+             fixed: dict | None = None, smoke: dict | None = None, tiny: dict | None = None,
+             baseline: bool = False) -> Entry:
+    """Add a model under ``name``; ``target`` is ``"module:Class"``."""
+    if name in MODELS:
+        raise ValueError(f"model {name!r} is already registered")
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    if ":" not in target:
+        raise ValueError(f"target must be 'module:Class', got {target!r}")
+    e = Entry(name, target, family, chapter, label or name, dict(fixed or {}),
+              dict(smoke or {}), dict(tiny or {}), baseline)
+    MODELS[name] = e
+    return e
 
 
-def _bpr(seed=0, **hp):
-    from .models.bpr import BPR
-    return BPR(seed=seed, **hp)
+def unregister(name: str) -> None:
+    MODELS.pop(name, None)
 
 
-def _from(module, cls_name, **fixed):
-    """A factory for ``recsys_lib.models.<module>.<cls_name>`` (imported on first use)."""
-    def factory(seed=0, **hp):
-        import importlib
-        mod = importlib.import_module(f".models.{module}", __package__)
-        return getattr(mod, cls_name)(seed=seed, **{**fixed, **hp})
-    factory.__name__ = f"_{cls_name.lower()}"
-    return factory
+def entry(name: str) -> Entry:
+    """The registry entry of ``name``; unknown names raise ``KeyError`` listing the known ones."""
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    return MODELS[name]
 
 
 def model_class(name: str):
     """The Recommender class behind ``name`` (imports it)."""
-    return type(make_model(name))
+    return entry(name).model_class()
 
 
-def make_model(name: str, seed: int = 0, **hp):
-    """An unfitted model by registry name; unknown names raise ``KeyError`` listing the known ones."""
-    if name not in MODELS:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
-    return MODELS[name](seed=seed, **hp)
+def model_config(name: str, **overrides):
+    """The config of ``name`` with ``overrides`` applied (validated)."""
+    return entry(name).config(**overrides)
 
 
-register("pop", _pop)
-register("itemknn", _itemknn)
-register("ease", _ease)
-register("bpr", _bpr)
-register("cnn-item-only", _from("cnn", "ItemOnlyCNN"))
-register("cnn-content", _from("cnn", "ContentCNN"))
-register("caser", _from("cnn", "Caser"))
-register("markov", _from("rnn", "Markov"))
-register("lstm", _from("rnn", "ArticleLSTM"))
-register("gru4rec", _from("rnn", "GRU4Rec"))
-register("gru4rec-lstm", _from("rnn", "GRU4Rec", cell="lstm"))   # the same model, LSTM cell
-register("cfgan", _from("gan", "CFGAN"))
+def profile_overrides(name: str, profile: str) -> dict:
+    """The settings a notebook profile ('full', 'smoke') or the tests ('tiny') use for ``name``."""
+    return dict(entry(name).profile(profile))
+
+
+def make_model(name: str, seed: int = 0, **overrides):
+    """An unfitted model by registry name, with ``overrides`` of its config."""
+    e = entry(name)
+    return e.model_class()(e.config(**overrides), seed=seed)
+
+
+_M = "recsys_lib.models."
+_SMALL = dict(epochs=2, batch_size=64)
+register("pop", _M + "baselines:Popularity", "general", "03_framework", "Popularity",
+         baseline=True)
+register("itemknn", _M + "baselines:ItemKNN", "general", "03_framework", "ItemKNN", baseline=True)
+register("ease", _M + "baselines:EASE", "general", "03_framework", "EASE", baseline=True)
+register("bpr", _M + "bpr:BPR", "general", "03_framework", "BPR",
+         smoke=dict(epochs=6), tiny=dict(epochs=4, eval_every=2, dim=8, batch_size=64))
+register("cnn-item-only", _M + "cnn:ItemOnlyCNN", "general", "04_cnn", "article CNN (item only)",
+         smoke=dict(epochs=5), tiny=_SMALL)
+register("cnn-content", _M + "cnn:ContentCNN", "general", "04_cnn", "content CNN",
+         smoke=dict(epochs=2), tiny=dict(_SMALL, dim=8, filters=8, word_dim=8))
+register("caser", _M + "cnn:Caser", "sequence", "04_cnn", "Caser",
+         smoke=dict(epochs=2), tiny=dict(_SMALL, L=3, dim=8, n_h=4, n_v=2))
+register("markov", _M + "rnn:Markov", "sequence", "05_rnn", "Markov chain", baseline=True)
+register("lstm", _M + "rnn:ArticleLSTM", "sequence", "05_rnn", "article LSTM",
+         smoke=dict(epochs=2), tiny=dict(_SMALL, L=4, dim=8, units=8))
+register("gru4rec", _M + "rnn:GRU4Rec", "sequence", "05_rnn", "GRU4Rec",
+         smoke=dict(epochs=2), tiny=dict(_SMALL, L=4, dim=8, units=8))
+register("gru4rec-lstm", _M + "rnn:GRU4Rec", "sequence", "05_rnn", "GRU4Rec (LSTM cell)",
+         fixed=dict(cell="lstm"), smoke=dict(epochs=2), tiny=dict(_SMALL, L=4, dim=8, units=8))
+register("cfgan", _M + "gan:CFGAN", "general", "06_gan", "CFGAN",
+         smoke=dict(epochs=2, eval_every=1), tiny=dict(epochs=2, eval_every=1, hidden=8,
+                                                       batch_size=16))

@@ -7,15 +7,15 @@ batched per replica. Only one block of examples and the shuffle buffer are ever 
 """
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+import tensorflow as tf
 
-from .utils import quiet_tensorflow
-
-quiet_tensorflow()
-import tensorflow as tf  # noqa: E402
+from .models.training import whole_global_batches
 
 __all__ = ["write_shards", "read_shards", "count_examples"]
 
@@ -42,7 +42,7 @@ def write_shards(blocks: Iterable[dict], directory, num_shards: int = 4,
     if num_shards < 1:
         raise ValueError("num_shards must be at least 1")
     files = [directory / f"{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
-    tmps = [f.with_name(f.name + ".tmp") for f in files]
+    tmps = [f.with_name(f".{f.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp") for f in files]
     writers = [tf.io.TFRecordWriter(str(t)) for t in tmps]
     spec, n = None, 0
     try:
@@ -64,9 +64,14 @@ def write_shards(blocks: Iterable[dict], directory, num_shards: int = 4,
                     feature={k: _feature(a[r]) for k, a in arrays.items()}))
                 writers[n % num_shards].write(ex.SerializeToString())
                 n += 1
-    finally:
+    except BaseException:
         for w in writers:
             w.close()
+        for t in tmps:
+            t.unlink(missing_ok=True)
+        raise
+    for w in writers:
+        w.close()
     if spec is None or n == 0:
         for t in tmps:
             t.unlink(missing_ok=True)
@@ -115,12 +120,7 @@ def read_shards(spec: dict, batch_size: int, strategy=None, shuffle_buffer: int 
 
     if strategy.num_replicas_in_sync == 1:
         return examples().batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    if batch_size % strategy.num_replicas_in_sync:
-        raise ValueError(f"batch_size {batch_size} is not divisible by the "
-                         f"{strategy.num_replicas_in_sync} replicas")
-    keep = (n // batch_size) * batch_size
-    if keep == 0:
-        raise ValueError(f"fewer examples ({n}) than one global batch ({batch_size})")
+    keep = whole_global_batches(n, batch_size, strategy)
 
     def per_pipeline(ctx: tf.distribute.InputContext):
         ds = examples().take(keep).shard(ctx.num_input_pipelines, ctx.input_pipeline_id)

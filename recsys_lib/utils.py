@@ -1,22 +1,16 @@
 """Seeding and small helpers shared by the chapters."""
 from __future__ import annotations
 
+import json
 import os
 import random
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["quiet_tensorflow", "set_seed", "glue"]
-
-
-def quiet_tensorflow() -> None:
-    """Ask TensorFlow not to print C++ log lines (call before TensorFlow is imported).
-
-    Existing settings in the environment are respected.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+__all__ = ["set_seed", "glue", "atomic_file", "write_json"]
 
 
 def set_seed(seed: int, deterministic: bool = True, tensorflow: bool = True) -> None:
@@ -28,7 +22,6 @@ def set_seed(seed: int, deterministic: bool = True, tensorflow: bool = True) -> 
     np.random.seed(seed)
     if not tensorflow:
         return
-    quiet_tensorflow()
     import keras
     import tensorflow as tf
 
@@ -55,3 +48,29 @@ def glue(name: str, value, display: bool = False):
     if isinstance(value, str):
         value = _PlainText(value)
     return _glue(name, value, display=display)
+
+
+@contextmanager
+def atomic_file(path, mode: str = "wb"):
+    """Open a uniquely named temporary file beside ``path``; on success it replaces ``path``.
+
+    Two processes writing the same path never collide (each has its own temporary name), a
+    reader never sees a half-written file, and an interrupted write leaves nothing behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(obj, path, indent: int | None = 1) -> Path:
+    """Write ``obj`` as JSON to ``path`` atomically (see ``atomic_file``)."""
+    with atomic_file(path, "w") as f:
+        f.write(json.dumps(obj, indent=indent) + "\n")
+    return Path(path)

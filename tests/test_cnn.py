@@ -8,10 +8,10 @@ from recsys_lib.models.baselines import Popularity
 from recsys_lib.models.cnn import (Caser, CaserNet, ContentCNN, ItemOnlyCNN, VerticalConv,
                                    article_feature_vectors, build_article_cnn, items_of,
                                    last_items, next_item_windows, title_token_ids, tokenize_title)
-from recsys_lib.models.training import sample_negatives_from
+from recsys_lib.models.training import sample_negatives
 from recsys_lib.movielens import GENRES
 from recsys_lib.splits import leave_last_out
-from tests.test_models import _block_split, block_items
+from recsys_lib.testing import block_items, block_split as _block_split
 
 import keras  # noqa: E402  (recsys_lib.models.cnn configured TensorFlow's logging first)
 
@@ -163,11 +163,11 @@ def test_sample_negatives_from_candidates():
     rng = np.random.default_rng(0)
     seen = np.zeros((2, 6), bool)
     seen[0, [1, 2]] = True
-    neg = sample_negatives_from(np.array([0, 0, 1]), seen, np.array([1, 2, 3]), rng, size=50)
+    neg = sample_negatives(np.array([0, 0, 1]), seen, rng, np.array([1, 2, 3]), size=50)
     assert neg.shape == (3, 50)
     assert set(neg[:2].ravel()) == {3} and set(neg[2].ravel()) <= {1, 2, 3}
     seen[0, 3] = True
     with pytest.raises(ValueError, match="every candidate"):
-        sample_negatives_from(np.array([0]), seen, np.array([1, 2, 3]), rng)
+        sample_negatives(np.array([0]), seen, rng, np.array([1, 2, 3]))
     with pytest.raises(ValueError, match="no candidate"):
-        sample_negatives_from(np.array([0]), seen, np.array([], int), rng)
+        sample_negatives(np.array([0]), seen, rng, np.array([], int))

@@ -18,7 +18,8 @@ from recsys_lib.distributed import checkpoint_epoch, free_ports, logical_cpus, r
 from recsys_lib.registry import make_model
 from recsys_lib.streaming import read_shards, write_shards
 
-from test_models import FAST, _block_split
+from recsys_lib.testing import block_split as _block_split, deep_models, tiny
+FAST = {n: tiny(n) for n in deep_models()}
 
 ROOT = Path(__file__).resolve().parents[1]
 DEEP = sorted(FAST)
@@ -50,7 +51,8 @@ def test_every_deep_model_trains_under_mirrored_strategy_on_two_logical_cpus():
         import tensorflow as tf
         from recsys_lib.registry import make_model
         from recsys_lib.models.training import distributed_batches
-        from test_models import FAST, _block_split
+        from recsys_lib.testing import block_split as _block_split, deep_models, tiny
+        FAST = {{n: tiny(n) for n in deep_models()}}
         strategy = tf.distribute.MirroredStrategy(devices)
         split = _block_split()
         report = {{"replicas": strategy.num_replicas_in_sync}}
@@ -106,7 +108,7 @@ def test_gru4rec_learns_with_two_workers_on_localhost(ml100k_split):
     """Acceptance: two worker processes on 127.0.0.1 under MultiWorkerMirroredStrategy train
     one model together (identical final weights) that beats Popularity."""
     rec = run_local_cluster("gru4rec", workers=2,
-                            hyperparameters={"epochs": 2, "batch_size": 256}, timeout=900)
+                            overrides={"epochs": 2, "batch_size": 256}, timeout=900)
     assert rec["exit_codes"] == [0, 0] and rec["workers"] == 2 and rec["replicas"] == 2
     assert len(set(rec["worker_weights_sha256"])) == 1          # one model, not two
     assert rec["worker_valid_NDCG@10"][0] == rec["worker_valid_NDCG@10"][1]

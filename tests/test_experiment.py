@@ -6,7 +6,7 @@ import pytest
 
 from recsys_lib import experiment
 from recsys_lib.experiment import cached_experiment, fingerprint, run_experiment
-from tests.test_models import _block_split
+from recsys_lib.testing import block_split as _block_split
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,12 +16,12 @@ def test_fingerprint_changes_with_what_the_result_depends_on():
     base = fingerprint("bpr", split, seed=0)
     assert fingerprint("bpr", split, seed=0) == base
     assert fingerprint("bpr", split, seed=1) != base
-    assert fingerprint("bpr", split, seed=0, hyperparameters={"dim": 8}) != base
+    assert fingerprint("bpr", split, seed=0, overrides={"dim": 8}) != base
     assert fingerprint("ease", split, seed=0) != base
     other = _block_split(seed=1)
     assert fingerprint("bpr", other, seed=0) != base
     # passing a default explicitly is the same experiment
-    assert fingerprint("bpr", split, seed=0, hyperparameters={"epochs": 60}) == base
+    assert fingerprint("bpr", split, seed=0, overrides={"epochs": 60}) == base
 
 
 def test_cached_experiment_reuses_only_a_matching_record(tmp_path, monkeypatch):
@@ -52,12 +52,12 @@ def test_tagged_variants_get_their_own_record(tmp_path, monkeypatch):
     monkeypatch.setenv("RECSYS_RESULTS", str(tmp_path))
     split = _block_split()
     plain = cached_experiment("ease", split, seed=0, dataset="toy")
-    variant = cached_experiment("ease", split, seed=0, dataset="toy", hyperparameters={"l2": 1.0},
+    variant = cached_experiment("ease", split, seed=0, dataset="toy", overrides={"l2": 1.0},
                                 tag="-l2_1")
     seeds = tmp_path / "toy" / "seeds"
     assert sorted(p.name for p in seeds.glob("*.json")) == ["ease-l2_1-seed0.json", "ease-seed0.json"]
     assert variant["fingerprint"] != plain["fingerprint"]
-    assert cached_experiment("ease", split, seed=0, dataset="toy", hyperparameters={"l2": 1.0},
+    assert cached_experiment("ease", split, seed=0, dataset="toy", overrides={"l2": 1.0},
                              tag="-l2_1")["cached"] is True
     with pytest.raises(ValueError, match="tag"):
         cached_experiment("ease", split, seed=0, dataset="toy", tag="../elsewhere")
@@ -66,7 +66,7 @@ def test_tagged_variants_get_their_own_record(tmp_path, monkeypatch):
 def test_run_experiment_records_history_and_returns_the_model():
     split = _block_split()
     rec, model = run_experiment("bpr", split, seed=0, return_model=True,
-                                hyperparameters=dict(epochs=2, eval_every=1, dim=4, batch_size=64))
+                                overrides=dict(epochs=2, eval_every=1, dim=4, batch_size=64))
     assert rec["history"]["epoch"] == [1, 2] and len(rec["history"]["loss"]) == 2
     assert all(x > 0 for x in rec["history"]["loss"])      # the real loss, not Keras' placeholder
     assert rec["params"] == model.num_params
@@ -78,9 +78,9 @@ def test_stored_seed_results_are_current(ml100k_split):
     stale = []
     for path in sorted((ROOT / "results" / "ml-100k" / "seeds").glob("*.json")):
         rec = json.loads(path.read_text())
-        if "fingerprint" not in rec or "settings" not in rec:
+        if "fingerprint" not in rec or "overrides" not in rec:
             stale.append(f"{path.name} (no fingerprint)")
         elif rec["fingerprint"] != fingerprint(rec["model"], ml100k_split, rec["seed"],
-                                               rec["settings"], rec.get("strategy")):
+                                               rec["overrides"], rec.get("strategy")):
             stale.append(path.name)
     assert not stale, f"stale stored results, rerun `make book`: {stale}"

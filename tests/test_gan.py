@@ -6,7 +6,7 @@ import pytest
 from recsys_lib.metrics import evaluate
 from recsys_lib.models import Popularity
 from recsys_lib.models.gan import CFGAN, VectorGAN, genre_preferences, mmd_rbf, zp_masks
-from test_models import _block_split
+from recsys_lib.testing import block_split as _block_split
 
 
 # ----------------------------------------------------------------------------- data + measure

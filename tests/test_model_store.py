@@ -3,39 +3,40 @@ import numpy as np
 import pytest
 
 from recsys_lib.model_store import fitted_model, load_model, save_model, store_dir
-from test_models import FAST, _block_split
+from recsys_lib.testing import block_split as _block_split, deep_models, tiny
+FAST = {n: tiny(n) for n in deep_models()}
 
 
 @pytest.mark.parametrize("name", ["bpr", "gru4rec", "caser", "cfgan"])
 def test_a_restored_model_scores_exactly_like_the_trained_one(name):
     split = _block_split()
     hp = FAST[name]
-    trained = fitted_model(name, split, seed=0, hyperparameters=hp)
+    trained = fitted_model(name, split, seed=0, overrides=hp)
     assert trained.restored_from_store_ is False
-    restored = load_model(name, split, seed=0, hyperparameters=hp)
+    restored = load_model(name, split, seed=0, overrides=hp)
     assert restored is not None and restored.restored_from_store_
     users = np.arange(split.num_users)
     for which in ("valid", "test"):
         np.testing.assert_array_equal(restored.score(users, which), trained.score(users, which))
     assert restored.history_ == {k: list(v) for k, v in trained.history_.items()}
     assert restored.best_epoch_ == trained.best_epoch_
-    assert fitted_model(name, split, seed=0, hyperparameters=hp).restored_from_store_
+    assert fitted_model(name, split, seed=0, overrides=hp).restored_from_store_
 
 
 def test_other_settings_seeds_or_data_are_not_served_from_the_store():
     split = _block_split()
-    fitted_model("bpr", split, seed=0, hyperparameters=FAST["bpr"])
-    assert load_model("bpr", split, seed=1, hyperparameters=FAST["bpr"]) is None
-    assert load_model("bpr", split, seed=0, hyperparameters={**FAST["bpr"], "dim": 4}) is None
-    assert load_model("bpr", _block_split(seed=1), seed=0, hyperparameters=FAST["bpr"]) is None
+    fitted_model("bpr", split, seed=0, overrides=FAST["bpr"])
+    assert load_model("bpr", split, seed=1, overrides=FAST["bpr"]) is None
+    assert load_model("bpr", split, seed=0, overrides={**FAST["bpr"], "dim": 4}) is None
+    assert load_model("bpr", _block_split(seed=1), seed=0, overrides=FAST["bpr"]) is None
 
 
 def test_a_corrupt_file_is_ignored_and_removed():
     split = _block_split()
-    model = fitted_model("bpr", split, seed=3, hyperparameters=FAST["bpr"])
-    path = save_model(model, "bpr", split, seed=3, hyperparameters=FAST["bpr"])
+    model = fitted_model("bpr", split, seed=3, overrides=FAST["bpr"])
+    path = save_model(model, "bpr", split, seed=3, overrides=FAST["bpr"])
     path.write_bytes(path.read_bytes()[:100])                 # truncated
-    assert load_model("bpr", split, seed=3, hyperparameters=FAST["bpr"]) is None
+    assert load_model("bpr", split, seed=3, overrides=FAST["bpr"]) is None
     assert not path.exists()
     assert not list(store_dir().glob("*.tmp"))
 

@@ -7,43 +7,10 @@ from recsys_lib.metrics import evaluate
 from recsys_lib.models import EASE, ItemKNN, Popularity
 from recsys_lib.registry import MODELS, make_model
 from recsys_lib.splits import leave_last_out
+from recsys_lib.testing import block_items, block_split as _block_split, deep_models, tiny
 
 
-def _block_split(seed=0, n_users=60, n_items=40):
-    """Two taste groups: users 0..29 like items 0..19, the rest like 20..39."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for u in range(n_users):
-        lo = 0 if u < n_users // 2 else n_items // 2
-        items = rng.choice(np.arange(lo, lo + n_items // 2), size=10, replace=False)
-        rows += [(u, int(i), 1, t) for t, i in enumerate(items)]
-    split = leave_last_out(pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]),
-                           num_items=n_items)
-    split.items = block_items(n_items)
-    return split
-
-
-def block_items(n_items):
-    """Synthetic item metadata: the two groups have different title words and genres."""
-    from recsys_lib.movielens import GENRES
-    half = n_items // 2
-    titles = [f"{'star space war' if i < half else 'love paris story'} part {i % 7}"
-              for i in range(n_items)]
-    genres = np.zeros((n_items, len(GENRES)), dtype=np.int8)
-    genres[:half, GENRES.index("Sci-Fi")] = 1
-    genres[half:, GENRES.index("Romance")] = 1
-    return pd.concat([pd.DataFrame({"item_id": np.arange(n_items), "title": titles}),
-                      pd.DataFrame(genres, columns=GENRES)], axis=1)
-
-
-FAST = {"bpr": dict(epochs=4, eval_every=2, dim=8, batch_size=64),
-        "cnn-item-only": dict(epochs=2, batch_size=64),
-        "cnn-content": dict(epochs=2, dim=8, filters=8, word_dim=8, batch_size=64),
-        "caser": dict(epochs=2, L=3, dim=8, n_h=4, n_v=2, batch_size=64),
-        "lstm": dict(epochs=2, L=4, dim=8, units=8, batch_size=64),
-        "gru4rec": dict(epochs=2, L=4, dim=8, units=8, batch_size=64),
-        "gru4rec-lstm": dict(epochs=2, L=4, dim=8, units=8, batch_size=64),
-        "cfgan": dict(epochs=2, eval_every=1, hidden=8, batch_size=16)}
+FAST = {n: tiny(n) for n in deep_models()}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

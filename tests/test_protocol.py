@@ -83,7 +83,7 @@ def test_defaults_match_the_committed_tuning_run(path):
     m = make_model(res["model"])
     assert {k: getattr(m, k) for k in res["best"]} == res["best"]
     assert res["criterion"] == "valid NDCG@10"
-    grid = m.hyperparameters
+    grid = m.Config.space
     assert res["grid"] == {k: list(v) for k, v in grid.items()}, "the grid changed since tuning"
     assert len(res["trials"]) == math.prod(len(v) for v in grid.values())
     best = max(res["trials"], key=lambda t: t["valid"]["NDCG@10"])

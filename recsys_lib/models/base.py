@@ -1,23 +1,53 @@
 """The one interface every model in the book answers."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 
-__all__ = ["Recommender"]
+from ..codes import as_codes
+from ..config import Config
+
+__all__ = ["Recommender", "NoConfig"]
+
+
+@dataclass(frozen=True)
+class NoConfig(Config):
+    """The config of a model with no settings."""
 
 
 class Recommender:
     """Fit on a ``Split``; score every item for a batch of users.
 
-    Subclasses set ``name`` and ``hyperparameters`` (the documented grid tuned on
-    validation) and implement ``fit`` and ``score``.
+    A model is built from its config (``Config``, a frozen dataclass declared next to the
+    model) and a seed: ``Model(config, seed=0)``, or ``Model(seed=0, dim=64)`` to override
+    single fields of the default config. The config's fields read as attributes
+    (``model.dim``). Subclasses implement ``fit`` and ``score``; fitted state ends in ``_``.
     """
 
-    name: str = "base"
-    #: the small grid of hyperparameters tuned on the validation split
-    hyperparameters: dict = {}
+    name: ClassVar[str] = "base"
+    Config: ClassVar[type[Config]] = NoConfig
     #: whether fitting needs Keras/TensorFlow (and so TF seeding)
-    uses_tensorflow: bool = False
+    uses_tensorflow: ClassVar[bool] = False
+
+    def __init__(self, config: Config | None = None, seed: int = 0, **overrides):
+        if config is None:
+            config = self.Config()
+        elif not isinstance(config, self.Config):
+            raise TypeError(f"{type(self).__name__} takes a {self.Config.__name__}, "
+                            f"got {type(config).__name__}")
+        self.config = config.replace(**overrides) if overrides else config
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.seed = int(seed)
+
+    def __getattr__(self, name):
+        # called only when normal lookup fails: the config's fields read as attributes
+        config = self.__dict__.get("config")
+        if config is not None and name in config.field_names():
+            return getattr(config, name)
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
 
     def fit(self, split, **kwargs) -> "Recommender":
         raise NotImplementedError
@@ -25,8 +55,8 @@ class Recommender:
     def score(self, users, which: str = "valid") -> np.ndarray:
         """Scores of shape ``(len(users), num_items)``; higher is better.
 
-        ``which`` tells sequence models whether the validation item is part of the
-        history ('test') or not ('valid'); models that do not use order ignore it.
+        ``which`` tells a model whether the validation item is part of the input ('test') or
+        not ('valid'); models that do not use it ignore it.
         """
         raise NotImplementedError
 
@@ -36,14 +66,17 @@ class Recommender:
         return 0
 
     def _check_users(self, users) -> np.ndarray:
-        users = np.asarray(users, dtype=np.int64)
-        n = getattr(self, "num_users_", None)
+        n = self.__dict__.get("num_users_")
         if n is None:
             raise RuntimeError(f"{type(self).__name__} must be fitted before score()")
-        if users.ndim != 1 or (users.size and (users.min() < 0 or users.max() >= n)):
-            raise ValueError(f"users must be a 1-D array of codes in 0..{n - 1}")
-        return users
+        return as_codes(users, n, "users")
+
+    @staticmethod
+    def _check_which(which) -> str:
+        if which not in ("valid", "test"):
+            raise ValueError(f"which must be 'valid' or 'test', got {which!r}")
+        return which
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.hyperparameters)
-        return f"{type(self).__name__}({args})"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.overrides().items())
+        return f"{type(self).__name__}({args}{', ' if args else ''}seed={self.seed})"

@@ -1,9 +1,12 @@
 """Three cheap, strong baselines: Popularity, ItemKNN (cosine) and EASE."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
+from ..config import Config, param
 from .base import Recommender
 
 __all__ = ["Popularity", "ItemKNN", "EASE"]
@@ -13,7 +16,6 @@ class Popularity(Recommender):
     """Score every item by its number of training interactions; same list for everyone."""
 
     name = "pop"
-    hyperparameters: dict = {}
 
     def fit(self, split, **kwargs):
         x = split.train_matrix()
@@ -39,10 +41,12 @@ class ItemKNN(Recommender):
     """
 
     name = "itemknn"
-    hyperparameters = {"k": [10, 20, 50, 100, 200, 400], "shrink": [0.0, 10.0, 50.0]}
 
-    def __init__(self, k: int = 10, shrink: float = 0.0):
-        self.k, self.shrink = int(k), float(shrink)
+    @dataclass(frozen=True)
+    class Config(Config):
+        k: int = param(10, low=1, doc="neighbours kept per item")
+        shrink: float = param(0.0, low=0, doc="added to the cosine's denominator")
+        space = {"k": [10, 20, 50, 100, 200, 400], "shrink": [0.0, 10.0, 50.0]}
 
     def fit(self, split, **kwargs):
         x = split.train_matrix().astype(np.float64)
@@ -75,10 +79,11 @@ class EASE(Recommender):
     """
 
     name = "ease"
-    hyperparameters = {"l2": [50.0, 100.0, 200.0, 300.0, 500.0, 1000.0]}
 
-    def __init__(self, l2: float = 100.0):
-        self.l2 = float(l2)
+    @dataclass(frozen=True)
+    class Config(Config):
+        l2: float = param(100.0, low=0, low_open=True, doc="ridge penalty lambda")
+        space = {"l2": [50.0, 100.0, 200.0, 300.0, 500.0, 1000.0]}
 
     def fit(self, split, **kwargs):
         x = split.train_matrix().astype(np.float64)

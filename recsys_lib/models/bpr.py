@@ -1,32 +1,19 @@
 """BPR matrix factorisation (Rendle et al., UAI 2009) in Keras 3."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import keras
 import numpy as np
+import tensorflow as tf
 
-from ..utils import quiet_tensorflow
-from .training import EarlyStoppingRecommender, LossTracking
+from ..config import TrainConfig, param
+from .training import EarlyStoppingRecommender, TrainStep, sample_negatives
 
-quiet_tensorflow()
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-__all__ = ["BPR", "BPRNet", "sample_negatives"]
+__all__ = ["BPR", "BPRNet"]
 
 
-def sample_negatives(users: np.ndarray, seen, num_items: int, rng: np.random.Generator) -> np.ndarray:
-    """One uniformly drawn item per row that ``users[row]`` has not interacted with.
-
-    ``seen`` is a (num_users, num_items) boolean array of training interactions.
-    """
-    neg = rng.integers(0, num_items, size=len(users))
-    bad = seen[users, neg]
-    while bad.any():
-        neg[bad] = rng.integers(0, num_items, size=int(bad.sum()))
-        bad = seen[users, neg]
-    return neg
-
-
-class BPRNet(LossTracking, keras.Model):
+class BPRNet(TrainStep, keras.Model):
     """``score(u, i) = p_u · q_i + b_i``; trained on (user, positive, negative) triples.
 
     Inputs of ``call``: a tuple ``(users, items)`` of shape ``(batch,)`` each; output ``(batch,)``.
@@ -68,15 +55,15 @@ class BPR(EarlyStoppingRecommender):
     """
 
     name = "bpr"
-    uses_tensorflow = True
-    hyperparameters = {"dim": [32, 64, 128], "l2": [1e-5, 1e-4, 1e-3], "lr": [0.003]}
 
-    def __init__(self, dim: int = 128, lr: float = 0.003, l2: float = 1e-3, epochs: int = 60,
-                 batch_size: int = 1024, eval_every: int = 2, patience: int = 4, seed: int = 0,
-                 verbose: int = 0):
-        self.dim, self.lr, self.l2 = int(dim), float(lr), float(l2)
-        self.epochs, self.batch_size = int(epochs), int(batch_size)
-        self.eval_every, self.patience, self.seed, self.verbose = eval_every, patience, seed, verbose
+    @dataclass(frozen=True)
+    class Config(TrainConfig):
+        dim: int = param(128, low=1, doc="embedding size")
+        l2: float = param(1e-3, low=0, doc="L2 penalty on the embeddings of a triple")
+        epochs: int = param(60, low=1)
+        eval_every: int = param(2, low=1)
+        patience: int = param(4, low=1)
+        space = {"dim": [32, 64, 128], "l2": [1e-5, 1e-4, 1e-3], "lr": [0.003]}
 
     def _prepare(self, split):
         self._seen = split.train_matrix().toarray().astype(bool)
@@ -92,13 +79,14 @@ class BPR(EarlyStoppingRecommender):
     def _run_epoch(self, epoch):
         order = self._rng.permutation(len(self._users))
         u, i = self._users[order], self._pos[order]
-        j = sample_negatives(u, self._seen, self.num_items_, self._rng)
+        j = sample_negatives(u, self._seen, self._rng)
         return self._fit_epoch((u, i, j))
 
-    def _refresh(self):
-        self._cache_weights()
+    @property
+    def examples_per_epoch(self):
+        return len(self._users)
 
-    def _cache_weights(self):
+    def _refresh(self):
         self.p_ = self.net_.user_emb.embeddings.numpy()
         self.q_ = self.net_.item_emb.embeddings.numpy()
         self.b_ = self.net_.item_bias.embeddings.numpy()[:, 0]

@@ -14,22 +14,22 @@ Three models, in the order the chapter builds them:
 """
 from __future__ import annotations
 
-import re
 from collections import Counter
+from dataclasses import dataclass
 
+import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
+from ..config import TrainConfig, param
 from ..movielens import GENRES
-from ..utils import quiet_tensorflow
-from .training import (CandidateTable, EarlyStoppingRecommender, LossTracking,
-                       SequenceRecommender, last_items, sample_negatives_from)
-
-quiet_tensorflow()
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from ..text import tokenize_title
+from .training import (CandidateTable, EarlyStoppingRecommender, SequenceRecommender, TrainStep,
+                       last_items, sample_negatives)
 
 __all__ = ["tokenize_title", "title_token_ids", "article_feature_vectors", "build_article_cnn",
+           "ArticleCNNNet",
            "ItemOnlyCNN", "ContentCNNNet", "ContentCNN", "CaserNet", "Caser",
            "last_items", "next_item_windows", "items_of"]
 
@@ -49,11 +49,6 @@ def items_of(split, items: pd.DataFrame | None = None) -> pd.DataFrame:
     if len(items) != split.num_items:
         raise ValueError(f"item metadata has {len(items)} rows, the split {split.num_items} items")
     return items.reset_index(drop=True)
-
-
-def tokenize_title(title: str) -> list[str]:
-    """Lower-cased word tokens of a title (letters, digits and apostrophes)."""
-    return re.findall(r"[a-z0-9']+", str(title).lower())
 
 
 def title_token_ids(titles, max_len: int = 8, min_count: int = 2) -> tuple[np.ndarray, list[str]]:
@@ -95,9 +90,21 @@ def article_feature_vectors(items: pd.DataFrame, length: int = 100) -> tuple[np.
     return x, [f"genre:{g}" for g in GENRES] + [f"word:{w}" for w in words]
 
 
+class ArticleCNNNet(TrainStep, keras.Sequential):
+    """The article's layers as a ``keras.Sequential``, trained by weighted binary
+    cross-entropy (Keras' own ``compute_loss`` of the compiled loss, with sample weights)."""
+
+    def train_step(self, data):
+        x, y, w = data
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True), sample_weight=w,
+                                     training=True)
+        return self.apply_loss(tape, loss)
+
+
 def build_article_cnn(length: int = 100) -> keras.Model:
     """The article's CNN, layer for layer: its input is one item's feature vector only."""
-    return keras.Sequential([
+    return ArticleCNNNet([
         keras.Input(shape=(length, 1), name="item_features"),
         keras.layers.Conv1D(filters=64, kernel_size=3, activation="relu"),
         keras.layers.MaxPooling1D(pool_size=2),
@@ -113,7 +120,7 @@ def _implicit_examples(split, negatives, candidates, rng):
     u_pos = split.train.user_id.to_numpy(np.int64)
     i_pos = split.train.item_id.to_numpy(np.int64)
     u_neg = np.repeat(u_pos, negatives)
-    i_neg = sample_negatives_from(u_neg, seen, candidates, rng)
+    i_neg = sample_negatives(u_neg, seen, rng, candidates)
     u = np.concatenate([u_pos, u_neg])
     i = np.concatenate([i_pos, i_neg])
     y = np.concatenate([np.ones(len(u_pos)), np.zeros(len(u_neg))]).astype(np.float32)
@@ -141,18 +148,29 @@ class ItemOnlyCNN(EarlyStoppingRecommender):
     """
 
     name = "cnn-item-only"
-    hyperparameters = {"negatives": [4]}
 
-    def __init__(self, length: int = 100, negatives: int = 4, epochs: int = 80,
-                 batch_size: int = 32, lr: float = 3e-3, eval_every: int = 5, patience: int = 4,
-                 items: pd.DataFrame | None = None, seed: int = 0, verbose: int = 0):
-        self.length, self.negatives, self.epochs = int(length), int(negatives), int(epochs)
-        self.batch_size, self.lr, self.eval_every, self.patience = batch_size, lr, eval_every, patience
-        self.items, self.seed, self.verbose = items, seed, verbose
+    @dataclass(frozen=True)
+    class Config(TrainConfig):
+        length: int = param(100, low=20, doc="features per item (19 genres + title words)")
+        negatives: int = param(4, low=1, doc="sampled negatives per interaction")
+        epochs: int = param(80, low=1)
+        batch_size: int = param(32, low=1)
+        eval_every: int = param(5, low=1)
+        patience: int = param(4, low=1)
+        space = {"negatives": [4]}
+
+    def __init__(self, config=None, seed: int = 0, items: pd.DataFrame | None = None, **kw):
+        super().__init__(config, seed=seed, **kw)
+        self.items = items
 
     def _prepare(self, split):
         self.features_, self.feature_names_ = self.item_features(items_of(split, self.items))
         self._split, self._cands = split, _train_items(split)
+        self._rows = int((np.bincount(self._split.train.item_id, minlength=split.num_items) > 0).sum())
+
+    @property
+    def examples_per_epoch(self):
+        return self._rows
 
     def _build(self, split):
         self.net_ = build_article_cnn(self.length)
@@ -183,7 +201,7 @@ class ItemOnlyCNN(EarlyStoppingRecommender):
 
 
 # ----------------------------------------------------------------------------- content CNN
-class ContentCNNNet(LossTracking, keras.Model):
+class ContentCNNNet(TrainStep, keras.Model):
     """``logit(u, i) = p_u · (c_i + e_i) + w · f_i + b_i``.
 
     ``c_i`` is the content vector: title word embeddings -> Conv1D -> max-pool over the words
@@ -262,18 +280,29 @@ class ContentCNN(EarlyStoppingRecommender):
     """
 
     name = "cnn-content"
-    hyperparameters = {"dim": [32, 64], "negatives": [2, 4]}
 
-    def __init__(self, dim: int = 32, word_dim: int = 32, filters: int = 64, kernel: int = 3,
-                 max_len: int = 8, l2: float = 1e-5, negatives: int = 2, item_offsets: bool = True,
-                 epochs: int = 20, batch_size: int = 4096, lr: float = 5e-3, eval_every: int = 1,
-                 patience: int = 3, items: pd.DataFrame | None = None, seed: int = 0,
-                 verbose: int = 0):
-        self.dim, self.word_dim, self.filters, self.kernel = int(dim), word_dim, filters, kernel
-        self.max_len, self.l2, self.negatives = max_len, float(l2), int(negatives)
-        self.item_offsets, self.epochs, self.batch_size, self.lr = item_offsets, epochs, batch_size, lr
-        self.eval_every, self.patience, self.items = eval_every, patience, items
-        self.seed, self.verbose = seed, verbose
+    @dataclass(frozen=True)
+    class Config(TrainConfig):
+        dim: int = param(32, low=1, doc="user and item vector size")
+        word_dim: int = param(32, low=1, doc="title word embedding size")
+        filters: int = param(64, low=1, doc="convolution filters over the title")
+        kernel: int = param(3, low=1, doc="words per filter")
+        max_len: int = param(8, low=1, doc="title words read")
+        l2: float = param(1e-5, low=0)
+        negatives: int = param(2, low=1)
+        item_offsets: bool = param(True, doc="learn a per-item offset and bias")
+        epochs: int = param(20, low=1)
+        batch_size: int = param(4096, low=1)
+        lr: float = param(5e-3, low=0, low_open=True)
+        space = {"dim": [32, 64], "negatives": [2, 4]}
+
+    def __init__(self, config=None, seed: int = 0, items: pd.DataFrame | None = None, **kw):
+        super().__init__(config, seed=seed, **kw)
+        self.items = items
+
+    @property
+    def examples_per_epoch(self):
+        return len(self._split.train) * (1 + self.negatives)
 
     def _prepare(self, split):
         meta = items_of(split, self.items)
@@ -404,7 +433,7 @@ class CaserNet(CandidateTable, keras.Model):
         return self.logits(self.features(users, windows, training=training))
 
 
-class _CaserTrainer(LossTracking, CaserNet):
+class _CaserTrainer(TrainStep, CaserNet):
     """CaserNet with the two losses: 'ce' (softmax over all items) or 'bce' (the paper's
     binary cross-entropy on the target and ``negatives`` sampled items)."""
 
@@ -442,22 +471,27 @@ class Caser(SequenceRecommender):
     """
 
     name = "caser"
-    hyperparameters = {"L": [3, 5, 9], "n_h": [8, 16], "n_v": [2, 4]}
 
-    def __init__(self, L: int = 9, dim: int = 50, n_v: int = 2, n_h: int = 16,
-                 dropout: float = 0.5, pooling: str = "max", loss: str = "ce",
-                 negatives: int = 3, l2: float = 0.0,
-                 lr: float = 3e-3, epochs: int = 30, batch_size: int = 1024, eval_every: int = 1,
-                 patience: int = 3, seed: int = 0, verbose: int = 0):
-        if loss not in ("ce", "bce"):
-            raise ValueError("loss must be 'ce' or 'bce'")
-        if L < 1 or (n_v < 1 and n_h < 1):
-            raise ValueError("Caser needs L >= 1 and at least one kind of filter")
-        self.L, self.dim, self.n_v, self.n_h = int(L), int(dim), int(n_v), int(n_h)
-        self.dropout, self.loss, self.negatives, self.l2 = dropout, loss, int(negatives), l2
-        self.pooling = pooling
-        self.lr, self.epochs, self.batch_size = lr, epochs, batch_size
-        self.eval_every, self.patience, self.seed, self.verbose = eval_every, patience, seed, verbose
+    @dataclass(frozen=True)
+    class Config(TrainConfig):
+        L: int = param(9, low=1, doc="recent items read")
+        dim: int = param(50, low=1, doc="embedding size d")
+        n_v: int = param(2, low=0, doc="vertical filters")
+        n_h: int = param(16, low=0, doc="horizontal filters per height")
+        dropout: float = param(0.5, low=0, high=0.99)
+        pooling: str = param("max", choices=("max", "mean"))
+        loss: str = param("ce", choices=("ce", "bce"), doc="full softmax or the paper's BCE")
+        negatives: int = param(3, low=1, doc="sampled negatives for loss='bce'")
+        l2: float = param(0.0, low=0)
+        space = {"L": [3, 5, 9], "n_h": [8, 16], "n_v": [2, 4]}
+
+        def check(self):
+            if self.n_v < 1 and self.n_h < 1:
+                raise ValueError("Caser needs at least one kind of filter (n_v or n_h >= 1)")
+
+    @property
+    def examples_per_epoch(self):
+        return len(self.targets_)
 
     def _prepare(self, split):
         self._prepare_histories(split)
@@ -476,8 +510,7 @@ class Caser(SequenceRecommender):
         order = self._rng.permutation(n)
         u, w, t = self.users_[order], self.windows_[order], self.targets_[order]
         if self.loss == "bce":
-            negs = sample_negatives_from(u, self._seen, np.arange(self.num_items_), self._rng,
-                                         size=self.negatives).astype(np.int32)
+            negs = sample_negatives(u, self._seen, self._rng, size=self.negatives).astype(np.int32)
         else:
             negs = np.zeros((n, 1), np.int32)
         return self._fit_epoch((u, w, t, negs))

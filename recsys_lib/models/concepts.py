@@ -5,13 +5,13 @@ homophily on demographics (McPherson et al., 2001): people befriend people like 
 """
 from __future__ import annotations
 
-import re
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from ..movielens import GENRES
+from ..text import tokenize_title
 from .base import Recommender
 
 #: words too common in titles to say anything about a film (English, French, Spanish, Italian)
@@ -30,7 +30,7 @@ def item_content_features(items: pd.DataFrame, item_ids: np.ndarray, min_df: int
     (num_items, num_features) matrix and the feature names.
     """
     by_id = items.set_index("item_id").loc[item_ids]
-    tokens = [[w for w in re.findall(r"[a-z0-9']+", t.lower()) if w not in STOPWORDS]
+    tokens = [[w for w in tokenize_title(t) if w not in STOPWORDS]
               for t in by_id["title"]]
     df = pd.Series([w for ws in tokens for w in set(ws)]).value_counts()
     vocab = sorted(df[df >= min_df].index)
@@ -56,6 +56,7 @@ class ContentBased(Recommender):
     name = "content"
 
     def __init__(self, features: sp.csr_matrix):
+        super().__init__()
         self.features = features
 
     def fit(self, split, **kwargs):
@@ -111,6 +112,7 @@ class SocialRecommender(Recommender):
     name = "social"
 
     def __init__(self, graph: sp.csr_matrix):
+        super().__init__()
         self.graph = graph
 
     def fit(self, split, **kwargs):

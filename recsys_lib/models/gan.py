@@ -13,14 +13,14 @@
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import keras
 import numpy as np
+import tensorflow as tf
 
-from ..utils import quiet_tensorflow
+from ..config import TrainConfig, param
 from .training import EarlyStoppingRecommender, replica_gradients
-
-quiet_tensorflow()
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 __all__ = ["genre_preferences", "mmd_rbf", "VectorGAN", "CFGAN", "zp_masks"]
 
@@ -232,23 +232,36 @@ class CFGAN(EarlyStoppingRecommender):
     """
 
     name = "cfgan"
-    hyperparameters = {"alpha": [0.1, 0.3, 1.0], "s": [0.3, 0.7, 0.9]}
 
-    def __init__(self, hidden: int = 256, alpha: float = 1.0, s: float = 0.3,
-                 s_zr: float | None = None, s_pm: float | None = None, lr: float = 1e-3,
-                 l2: float = 1e-5, batch_size: int = 64, d_steps: int = 1, g_steps: int = 1,
-                 epochs: int = 300, eval_every: int = 5, patience: int = 5, seed: int = 0,
-                 verbose: int = 0):
-        if hidden < 1 or alpha < 0 or not 0 <= s <= 1:
-            raise ValueError("hidden must be positive, alpha >= 0 and s in [0, 1]")
-        self.hidden, self.alpha, self.s = int(hidden), float(alpha), float(s)
-        # ``s`` sets both sampling shares (tuned together); either can be set on its own
-        self.s_zr = self.s if s_zr is None else float(s_zr)
-        self.s_pm = self.s if s_pm is None else float(s_pm)
-        self.lr, self.l2, self.batch_size = float(lr), float(l2), int(batch_size)
-        self.d_steps, self.g_steps = int(d_steps), int(g_steps)
-        self.epochs, self.eval_every, self.patience = int(epochs), int(eval_every), int(patience)
-        self.seed, self.verbose = seed, verbose
+    @dataclass(frozen=True)
+    class Config(TrainConfig):
+        hidden: int = param(256, low=1, doc="hidden units of G and D")
+        alpha: float = param(1.0, low=0, doc="weight of the zero-reconstruction penalty")
+        s: float = param(0.3, low=0, high=1, doc="share of unseen items in both masks")
+        s_zr: float | None = param(None, low=0, high=1, none_ok=True, doc="default s")
+        s_pm: float | None = param(None, low=0, high=1, none_ok=True, doc="default s")
+        lr: float = param(1e-3, low=0, low_open=True)
+        l2: float = param(1e-5, low=0)
+        batch_size: int = param(64, low=1)
+        d_steps: int = param(1, low=1, doc="discriminator passes per epoch")
+        g_steps: int = param(1, low=1, doc="generator passes per epoch")
+        epochs: int = param(300, low=1)
+        eval_every: int = param(5, low=1)
+        patience: int = param(5, low=1)
+        space = {"alpha": [0.1, 0.3, 1.0], "s": [0.3, 0.7, 0.9]}
+
+    # ``s`` sets both sampling shares (tuned together); either can be set on its own
+    @property
+    def s_zr(self) -> float:
+        return self.s if self.config.s_zr is None else self.config.s_zr
+
+    @property
+    def s_pm(self) -> float:
+        return self.s if self.config.s_pm is None else self.config.s_pm
+
+    @property
+    def examples_per_epoch(self):
+        return len(self._active) * (self.d_steps + self.g_steps)
 
     # -- building
     def _prepare(self, split):
@@ -262,13 +275,15 @@ class CFGAN(EarlyStoppingRecommender):
         n = split.num_items
         self.generator_ = _mlp([self.hidden], n, "sigmoid", "sigmoid", "generator", n)
         self.discriminator_ = _mlp([self.hidden], 1, "sigmoid", None, "discriminator", 2 * n)
-        # one Keras object holding both, so the shared loop can save and restore all weights
-        self.net_ = keras.Sequential([keras.Input((n,)), self.generator_], name="cfgan")
-        self.net_.discriminator = self.discriminator_
         self._g_opt = keras.optimizers.Adam(self.lr)
         self._d_opt = keras.optimizers.Adam(self.lr)
+
+    def networks(self):
+        return {"generator": self.generator_, "discriminator": self.discriminator_}
+
+    def _steps(self):
         gv, dv = self.generator_.trainable_variables, self.discriminator_.trainable_variables
-        l2, strategy = self.l2, self.strategy_
+        l2 = self.l2
 
         def penalty(variables):
             return l2 * tf.add_n([tf.reduce_sum(v ** 2) for v in variables if len(v.shape) == 2])
@@ -279,7 +294,8 @@ class CFGAN(EarlyStoppingRecommender):
         # each step runs on every replica's slice of the batch (``strategy.run``); losses are
         # means over the slice, their gradients scaled by ``replica_gradients`` so that the
         # summed gradients are the gradient of the global mean (with one device, exactly the plain step)
-        def d_step(real, pm):
+        def d_step(batch):
+            real, pm = batch
             fake = self.generator_(real, training=False) * (real + pm)
             with tf.GradientTape() as tape:
                 lr_ = self.discriminator_(tf.concat([real, real], 1), training=True)
@@ -287,9 +303,10 @@ class CFGAN(EarlyStoppingRecommender):
                 loss = bce(tf.ones_like(lr_), lr_) + bce(tf.zeros_like(lf_), lf_)
                 total = loss + penalty(dv)
             self._d_opt.apply_gradients(zip(replica_gradients(tape, total, dv), dv))
-            return loss
+            return {"d_loss": loss}
 
-        def g_step(real, pm, zr):
+        def g_step(batch):
+            real, pm, zr = batch
             with tf.GradientTape() as tape:
                 out = self.generator_(real, training=True)
                 logit = self.discriminator_(tf.concat([out * (real + pm), real], 1), training=False)
@@ -297,21 +314,13 @@ class CFGAN(EarlyStoppingRecommender):
                 zr_loss = tf.reduce_mean(tf.reduce_sum(tf.square(out) * zr, 1))
                 total = adv + self.alpha * zr_loss + penalty(gv)
             self._g_opt.apply_gradients(zip(replica_gradients(tape, total, gv), gv))
-            return tf.stack([adv, zr_loss])
+            return {"g_loss": adv, "zr_loss": zr_loss}
 
-        def mean(per_replica):
-            return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
-
-        self._d_step = tf.function(lambda real, pm: mean(strategy.run(d_step, args=(real, pm))))
-        self._g_step = tf.function(
-            lambda real, pm, zr: mean(strategy.run(g_step, args=(real, pm, zr))))
+        return {"d": d_step, "g": g_step}
 
     def _optimizers(self):
         return [(self._g_opt, self.generator_.trainable_variables),
                 (self._d_opt, self.discriminator_.trainable_variables)]
-
-    def _state_variables(self):
-        return [*self.generator_.variables, *self.discriminator_.variables]
 
     def _extra_state(self):
         return {"log": self._log}
@@ -321,8 +330,7 @@ class CFGAN(EarlyStoppingRecommender):
 
     def fit(self, split, strategy=None, checkpoint_dir=None, **kwargs):
         super().fit(split, strategy=strategy, checkpoint_dir=checkpoint_dir)
-        for k, v in self._log.items():
-            self.history_[k] = v
+        self.history_.update({k: list(v) for k, v in self._log.items()})
         return self
 
     def _pass(self, *arrays):
@@ -332,18 +340,11 @@ class CFGAN(EarlyStoppingRecommender):
 
     def _run_epoch(self, epoch):
         zr, pm = zp_masks(self._R, self.s_zr, self.s_pm, self._rng)
-        d_losses, g_losses, zr_losses = [], [], []
-        for _ in range(self.d_steps):
-            for real, pm_b in self._pass(self._R, pm):
-                d_losses.append(float(self._d_step(real, pm_b)))
-        for _ in range(self.g_steps):
-            for real, pm_b, zr_b in self._pass(self._R, pm, zr):
-                adv, zl = self._g_step(real, pm_b, zr_b).numpy()
-                g_losses.append(float(adv))
-                zr_losses.append(float(zl))
-        self._log["d_loss"].append(float(np.mean(d_losses)))
-        self._log["g_loss"].append(float(np.mean(g_losses)))
-        self._log["zr_loss"].append(float(np.mean(zr_losses)))
+        d = [self._fit_batches(self._pass(self._R, pm), "d") for _ in range(self.d_steps)]
+        g = [self._fit_batches(self._pass(self._R, pm, zr), "g") for _ in range(self.g_steps)]
+        self._log["d_loss"].append(float(np.mean([r["d_loss"] for r in d])))
+        self._log["g_loss"].append(float(np.mean([r["g_loss"] for r in g])))
+        self._log["zr_loss"].append(float(np.mean([r["zr_loss"] for r in g])))
         return self._log["g_loss"][-1]
 
     def _refresh(self):
@@ -358,6 +359,3 @@ class CFGAN(EarlyStoppingRecommender):
         users = self._check_users(users)
         return self.scores_[users]
 
-    @property
-    def num_params(self):
-        return int(self.generator_.count_params() + self.discriminator_.count_params())

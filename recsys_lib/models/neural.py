@@ -5,13 +5,13 @@ It shows deep learning's two roles: predicting one user's preference for one ite
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import keras
 import numpy as np
 
-from ..utils import quiet_tensorflow
+from ..config import Config, param
 from .base import Recommender
-
-quiet_tensorflow()
-import keras  # noqa: E402
 
 __all__ = ["build_tiny_ncf", "TinyNCF"]
 
@@ -34,15 +34,18 @@ class TinyNCF(Recommender):
 
     name = "tiny-ncf"
     uses_tensorflow = True
-    hyperparameters = {"dim": [16], "epochs": [5]}
 
-    def __init__(self, dim: int = 16, hidden: int = 32, epochs: int = 5, negatives: int = 4,
-                 batch_size: int = 1024, lr: float = 0.003, seed: int = 0):
-        self.dim, self.hidden, self.epochs, self.negatives = dim, hidden, epochs, negatives
-        self.batch_size, self.lr, self.seed = batch_size, lr, seed
+    @dataclass(frozen=True)
+    class Config(Config):
+        dim: int = param(16, low=1)
+        hidden: int = param(32, low=1)
+        epochs: int = param(5, low=1)
+        negatives: int = param(4, low=1)
+        batch_size: int = param(1024, low=1)
+        lr: float = param(0.003, low=0, low_open=True)
 
     def fit(self, split, **kwargs):
-        from .bpr import sample_negatives
+        from .training import sample_negatives
 
         keras.utils.set_random_seed(self.seed)
         rng = np.random.default_rng(self.seed)
@@ -55,7 +58,7 @@ class TinyNCF(Recommender):
         self.history_ = []
         for _ in range(self.epochs):
             u_neg = np.repeat(u_pos, self.negatives)
-            i_neg = sample_negatives(u_neg, seen, split.num_items, rng).astype(np.int32)
+            i_neg = sample_negatives(u_neg, seen, rng).astype(np.int32)
             u = np.concatenate([u_pos, u_neg])
             i = np.concatenate([i_pos, i_neg])
             y = np.concatenate([np.ones(len(u_pos)), np.zeros(len(u_neg))]).astype("float32")

@@ -14,17 +14,16 @@
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import keras
 import numpy as np
 import scipy.sparse as sp
+import tensorflow as tf
 
-from ..utils import quiet_tensorflow
+from ..config import Config, TrainConfig, param
 from .base import Recommender
-from .training import (CandidateTable, LossTracking, SequenceRecommender, last_items,
-                       sample_negatives_from)
-
-quiet_tensorflow()
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from .training import CandidateTable, SequenceRecommender, TrainStep, last_items, sample_negatives
 
 __all__ = ["Markov", "ArticleLSTMNet", "ArticleLSTM", "sequence_chunks", "GRU4RecNet", "GRU4Rec"]
 
@@ -41,13 +40,13 @@ class Markov(Recommender):
     """
 
     name = "markov"
-    hyperparameters = {"window": [1, 3, 5, 10, 20], "decay": [0.5, 0.8, 1.0]}
 
-    def __init__(self, window: int = 10, decay: float = 0.8, pop_weight: float = 1e-3,
-                 seed: int = 0):
-        if window < 1:
-            raise ValueError("window must be at least 1")
-        self.window, self.decay, self.pop_weight = int(window), float(decay), float(pop_weight)
+    @dataclass(frozen=True)
+    class Config(Config):
+        window: int = param(10, low=1, doc="recent items whose transitions are summed")
+        decay: float = param(0.8, low=0, low_open=True, high=1.0, doc="weight per step back")
+        pop_weight: float = param(1e-3, low=0, doc="weight of normalised popularity")
+        space = {"window": [1, 3, 5, 10, 20], "decay": [0.5, 0.8, 1.0]}
 
     def fit(self, split, **kwargs):
         self.num_users_, self.num_items_ = split.num_users, split.num_items
@@ -67,8 +66,7 @@ class Markov(Recommender):
 
     def score(self, users, which="valid"):
         users = self._check_users(users)
-        if which not in self._seqs:
-            raise ValueError(f"which must be 'valid' or 'test', got {which!r}")
+        self._check_which(which)
         out = np.tile(self.pop_weight * self.popularity_, (len(users), 1))
         for r, u in enumerate(users):
             recent = self._seqs[which][u][-self.window:]
@@ -83,7 +81,7 @@ class Markov(Recommender):
 
 
 # ----------------------------------------------------------------------------- article's LSTM
-class ArticleLSTMNet(LossTracking, CandidateTable, keras.Model):
+class ArticleLSTMNet(TrainStep, CandidateTable, keras.Model):
     """Embedding (mask_zero) -> LSTM -> LSTM -> Dense into the item space; dot with candidates.
 
     Both LSTM layers return their whole output sequence, so one window trains a prediction at
@@ -143,9 +141,18 @@ class _ChunkedSequenceRecommender(SequenceRecommender):
                                               return_users=True)
 
     @property
+    def stride(self) -> int:
+        """Targets trained per window (default ``L // 2``)."""
+        return max(1, self.L // 2) if self.config.stride is None else self.config.stride
+
+    @property
     def trained_targets(self) -> int:
         """Number of (prefix, next item) examples per epoch."""
         return int(self.weights_.sum())
+
+    @property
+    def examples_per_epoch(self):
+        return len(self.windows_)
 
     def _all_logits(self, users, windows):
         return self.net_.all_logits(windows).numpy()
@@ -160,16 +167,22 @@ class ArticleLSTM(_ChunkedSequenceRecommender):
     """
 
     name = "lstm"
-    hyperparameters = {"L": [10, 20], "negatives": [4]}
 
-    def __init__(self, L: int = 10, dim: int = 64, units: int = 64, dropout: float = 0.2,
-                 negatives: int = 4, stride: int | None = None, lr: float = 3e-3,
-                 epochs: int = 40, batch_size: int = 128, eval_every: int = 1, patience: int = 3,
-                 seed: int = 0, verbose: int = 0):
-        self.L, self.dim, self.units, self.dropout = int(L), int(dim), int(units), dropout
-        self.negatives, self.lr, self.epochs, self.batch_size = int(negatives), lr, epochs, batch_size
-        self.stride = max(1, int(L) // 2) if stride is None else int(stride)
-        self.eval_every, self.patience, self.seed, self.verbose = eval_every, patience, seed, verbose
+    @dataclass(frozen=True)
+    class Config(TrainConfig):
+        L: int = param(10, low=1, doc="window length")
+        dim: int = param(64, low=1, doc="item embedding size")
+        units: int = param(64, low=1, doc="LSTM units per layer")
+        dropout: float = param(0.2, low=0, high=0.99)
+        negatives: int = param(4, low=1, doc="sampled negatives per trained position")
+        stride: int | None = param(None, low=1, none_ok=True, doc="default L // 2")
+        epochs: int = param(40, low=1)
+        batch_size: int = param(128, low=1)
+        space = {"L": [10, 20], "negatives": [4]}
+
+        def check(self):
+            if self.stride is not None and self.stride > self.L:
+                raise ValueError(f"stride must be in 1..L={self.L}, got {self.stride}")
 
     def _prepare(self, split):
         super()._prepare(split)
@@ -183,9 +196,8 @@ class ArticleLSTM(_ChunkedSequenceRecommender):
     def _run_epoch(self, epoch):
         order = self._rng.permutation(len(self.windows_))
         n, L = len(order), self.L
-        negs = sample_negatives_from(self.chunk_users_[order], self._seen,
-                                     np.arange(self.num_items_), self._rng,
-                                     size=L * self.negatives).reshape(n, L, self.negatives)
+        negs = sample_negatives(self.chunk_users_[order], self._seen, self._rng,
+                                size=L * self.negatives).reshape(n, L, self.negatives)
         return self._fit_epoch((self.windows_[order], self.targets_[order], self.weights_[order],
                                 negs.astype(np.int32)))
 
@@ -228,7 +240,7 @@ def sequence_chunks(sequences, L: int, stride: int | None = None, return_users: 
     return (*out, np.asarray(us, np.int64)) if return_users else out
 
 
-class GRU4RecNet(LossTracking, CandidateTable, keras.Model):
+class GRU4RecNet(TrainStep, CandidateTable, keras.Model):
     """Embedding -> dropout -> GRU (or LSTM) over the window -> softmax over all items.
 
     The recurrent layer returns its state at every position, so one window trains every
@@ -290,20 +302,24 @@ class GRU4Rec(_ChunkedSequenceRecommender):
     """
 
     name = "gru4rec"
-    hyperparameters = {"L": [10, 20, 50], "units": [100]}
 
-    def __init__(self, L: int = 20, dim: int = 64, units: int = 100, cell: str = "gru",
-                 dropout: float = 0.25, stride: int | None = None, lr: float = 3e-3,
-                 epochs: int = 40, batch_size: int = 128, eval_every: int = 1, patience: int = 3,
-                 stream: bool = False, shuffle_buffer: int = 10_000, seed: int = 0,
-                 verbose: int = 0):
-        if cell not in ("gru", "lstm"):
-            raise ValueError("cell must be 'gru' or 'lstm'")
-        self.stream, self.shuffle_buffer = bool(stream), int(shuffle_buffer)
-        self.L, self.dim, self.units, self.cell, self.dropout = int(L), int(dim), int(units), cell, dropout
-        self.stride = max(1, int(L) // 2) if stride is None else int(stride)
-        self.lr, self.epochs, self.batch_size = lr, epochs, batch_size
-        self.eval_every, self.patience, self.seed, self.verbose = eval_every, patience, seed, verbose
+    @dataclass(frozen=True)
+    class Config(TrainConfig):
+        L: int = param(20, low=1, doc="window length")
+        dim: int = param(64, low=1, doc="item embedding size")
+        units: int = param(100, low=1, doc="recurrent state size")
+        cell: str = param("gru", choices=("gru", "lstm"))
+        dropout: float = param(0.25, low=0, high=0.99, doc="dropout on the input embedding")
+        stride: int | None = param(None, low=1, none_ok=True, doc="default L // 2")
+        epochs: int = param(40, low=1)
+        batch_size: int = param(128, low=1)
+        stream: bool = param(False, doc="stream the windows from TFRecord shards on disk")
+        shuffle_buffer: int = param(10_000, low=1, doc="shuffle buffer when streaming")
+        space = {"L": [10, 20, 50], "units": [100]}
+
+        def check(self):
+            if self.stride is not None and self.stride > self.L:
+                raise ValueError(f"stride must be in 1..L={self.L}, got {self.stride}")
 
     def _prepare(self, split):
         if not self.stream:
@@ -331,6 +347,10 @@ class GRU4Rec(_ChunkedSequenceRecommender):
         if self.stream:
             raise AttributeError("trained_targets is not counted when streaming")
         return super().trained_targets
+
+    @property
+    def examples_per_epoch(self):
+        return int(self.stream_spec_["count"]) if self.stream else len(self.windows_)
 
     def _build(self, split):
         self.net_ = GRU4RecNet(split.num_items, self.dim, self.units, self.cell, self.dropout)

@@ -1,6 +1,12 @@
 """The training loop the deep chapters share: epochs, early stopping on validation NDCG@10,
 a ``tf.distribute`` strategy, and checkpoints that let an interrupted run resume.
 
+The loop is TensorFlow's "custom training with tf.distribute" written once for every model
+(Keras 3's own ``fit`` does not run under ``MultiWorkerMirroredStrategy``, keras-team/keras
+#20585): each step is ``strategy.run(train_step)`` inside a ``tf.function`` that is built
+afresh by every ``fit``; the step's losses are averaged over the replicas and then over the
+epoch's steps.
+
 Only the validation item is used to decide when to stop (PROTOCOL.md); the test item is
 never looked at during training.
 """
@@ -9,48 +15,37 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..utils import quiet_tensorflow
+from ..config import TrainConfig
+from ..keys import data_key
+from ..utils import atomic_file
 from .base import Recommender
 
-quiet_tensorflow()
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-__all__ = ["EarlyStoppingRecommender", "LossTracking", "sample_negatives_from",
-           "replica_gradients", "distributed_batches", "last_items", "CandidateTable",
-           "SequenceRecommender"]
+__all__ = ["EarlyStoppingRecommender", "TrainStep", "sample_negatives", "replica_gradients",
+           "distributed_batches", "whole_global_batches", "last_items", "CandidateTable",
+           "SequenceRecommender", "checkpoint_file", "checkpoint_epoch"]
 
 
-class LossTracking:
-    """Mix-in for a ``keras.Model`` with a custom ``train_step``: keeps the epoch's mean loss.
+class TrainStep:
+    """Mix-in for a ``keras.Model`` with a custom ``train_step``.
 
-    Keras 3 fills the ``"loss"`` entry of the history from ``compile(loss=...)``, so a
-    custom step that returns its own ``"loss"`` shows 0 there. Return
-    ``self.track_loss(loss)`` instead and read ``history["train_loss"]``.
+    ``train_step`` computes a loss under a ``GradientTape`` and returns
+    ``self.apply_loss(tape, loss)``: one optimizer step, and ``{"loss": loss}``, which the
+    shared loop averages over replicas and steps.
     """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._train_loss = keras.metrics.Mean(name="train_loss")
-
-    def track_loss(self, loss):
-        self._train_loss.update_state(loss)
-        return {"train_loss": self._train_loss.result()}
 
     def apply_loss(self, tape, loss, variables=None):
         """One optimizer step on ``loss`` (a mean over this replica's batch)."""
         variables = self.trainable_variables if variables is None else variables
         self.optimizer.apply_gradients(zip(replica_gradients(tape, loss, variables), variables))
-        return self.track_loss(loss)
-
-    @property
-    def metrics(self):
-        tracker = getattr(self, "_train_loss", None)
-        return [tracker] if tracker is not None else []
+        return {"loss": loss}
 
 
 def replica_gradients(tape, loss, variables):
@@ -89,12 +84,7 @@ def distributed_batches(arrays, batch_size: int, strategy=None):
         raise ValueError("all arrays must have the same length")
     if strategy.num_replicas_in_sync == 1:
         return tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size)
-    if batch_size % strategy.num_replicas_in_sync:
-        raise ValueError(f"batch_size {batch_size} is not divisible by the "
-                         f"{strategy.num_replicas_in_sync} replicas")
-    keep = (n // batch_size) * batch_size
-    if keep == 0:
-        raise ValueError(f"fewer examples ({n}) than one global batch ({batch_size})")
+    keep = whole_global_batches(n, batch_size, strategy)
     arrays = tf.nest.map_structure(lambda a: a[:keep], arrays)
 
     def per_pipeline(ctx: tf.distribute.InputContext):
@@ -105,13 +95,29 @@ def distributed_batches(arrays, batch_size: int, strategy=None):
     return strategy.distribute_datasets_from_function(per_pipeline)
 
 
-def sample_negatives_from(users: np.ndarray, seen, candidates: np.ndarray,
-                          rng: np.random.Generator, size: int | None = None) -> np.ndarray:
-    """Uniformly drawn items from ``candidates`` that ``users[row]`` has not interacted with.
+def whole_global_batches(n: int, batch_size: int, strategy) -> int:
+    """How many of ``n`` examples an epoch under ``strategy`` uses: whole global batches only,
+    so that every replica runs the same number of steps (which all-reduce needs)."""
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ValueError(f"batch_size {batch_size} is not divisible by the {replicas} replicas")
+    keep = (n // batch_size) * batch_size
+    if keep == 0:
+        raise ValueError(f"fewer examples ({n}) than one global batch ({batch_size})")
+    return keep
+
+
+def sample_negatives(users: np.ndarray, seen, rng: np.random.Generator,
+                     candidates: np.ndarray | None = None, size: int | None = None) -> np.ndarray:
+    """Uniformly drawn items from ``candidates`` (default: every item) that ``users[row]`` has
+    not interacted with: the one negative sampler of the book.
 
     ``seen`` is a (num_users, num_items) boolean array. With ``size`` the result has
-    shape ``(len(users), size)``, else ``(len(users),)``.
+    shape ``(len(users), size)``, else ``(len(users),)``. Rejected draws (seen items) are
+    drawn again until none is left.
     """
+    if candidates is None:
+        candidates = np.arange(seen.shape[1])
     candidates = np.asarray(candidates, dtype=np.int64)
     if candidates.size == 0:
         raise ValueError("no candidate items to sample negatives from")
@@ -164,28 +170,45 @@ def last_items(seq: np.ndarray, L: int) -> np.ndarray:
     return out
 
 
+def checkpoint_file(directory) -> Path:
+    """The file that holds a run's checkpoint in ``directory``."""
+    return Path(directory) / "training-state.npz"
+
+
+def checkpoint_epoch(directory) -> int:
+    """The last completed epoch recorded in ``directory``'s checkpoint (0 if none or unreadable)."""
+    try:
+        with np.load(checkpoint_file(directory), allow_pickle=False) as f:
+            return int(json.loads(str(f["meta"]))["state"]["epoch"])
+    except Exception:
+        return 0
+
+
 class EarlyStoppingRecommender(Recommender):
     """A Keras-backed recommender trained epoch by epoch with early stopping.
 
-    ``fit(split, strategy=None, checkpoint_dir=None)`` seeds, calls ``_prepare(split)`` (the
-    training data as arrays) and, inside ``strategy.scope()``, ``_build(split)`` (the network
-    in ``self.net_`` and its optimizers); then it trains. Subclasses implement ``_run_epoch(epoch)
-    -> loss`` (one pass over the training data; ``self._rng`` is seeded from the seed and the
-    epoch, so an epoch draws the same negatives and order whether or not the run was
-    resumed) and ``_refresh()`` (cache whatever ``score`` needs from the network).
+    ``fit(split, strategy=None, checkpoint_dir=None)`` is ``setup`` then ``_train``:
 
-    ``history_`` records the loss, validation NDCG@10 and elapsed time at every check; the
-    weights of the best check are restored at the end. With ``checkpoint_dir`` the whole state
-    (weights, optimizer slots, random-generator states, history) is written there after every
-    epoch, and a later ``fit`` with the same directory resumes from it.
+    * ``setup(split, strategy)`` seeds, calls ``_prepare(split)`` (the training data as arrays)
+      and, inside ``strategy.scope()``, ``_build(split)`` (the networks and their optimizers),
+      then compiles fresh steps from ``_steps()``;
+    * ``_train`` runs ``_run_epoch(epoch) -> loss`` until ``epochs`` or early stopping, checks
+      validation NDCG@10 every ``eval_every`` epochs, and restores the best weights.
+
+    Subclasses implement ``_prepare``, ``_build``, ``_run_epoch`` (``self._rng`` is seeded from
+    the seed and the epoch, so an epoch draws the same negatives and order whether or not the
+    run was resumed) and ``_refresh`` (cache whatever ``score`` needs from the networks).
+    ``networks()`` names the Keras models whose weights make the fitted model; ``restore``
+    rebuilds a fitted model from them without training (the model store uses it).
+
+    With ``checkpoint_dir`` the whole state (weights, optimizer slots, random-generator states,
+    history) is written there after every epoch, and a later ``fit`` with the same directory
+    resumes from it. A checkpoint is bound to the model, its config (except ``epochs``: raising
+    it extends a finished run), the seed and the data's content.
     """
 
+    Config = TrainConfig
     uses_tensorflow = True
-    epochs: int = 30
-    eval_every: int = 1
-    patience: int = 3
-    verbose: int = 0
-    seed: int = 0
 
     # -- to implement
     def _prepare(self, split) -> None:
@@ -200,28 +223,33 @@ class EarlyStoppingRecommender(Recommender):
     def _refresh(self) -> None:
         pass
 
+    def networks(self) -> dict:
+        """The Keras models that hold the fitted weights, by name."""
+        return {"net": self.net_}
+
+    def _steps(self) -> dict:
+        """Per-replica step functions by name; each takes a batch and returns scalar losses."""
+        return {"train": self.net_.train_step}
+
     def _optimizers(self):
         """``(optimizer, variables)`` pairs; by default the compiled optimizer of ``net_``."""
         return [(self.net_.optimizer, self.net_.trainable_variables)]
 
-    def _state_variables(self):
-        """Every variable of the networks a checkpoint must hold (not the optimizers')."""
-        return self.net_.variables
-
     def _extra_state(self) -> dict:
-        """JSON-able training state beyond the network (e.g. per-epoch logs) to checkpoint."""
+        """JSON-able training state beyond the networks (e.g. per-epoch logs) to checkpoint."""
         return {}
 
     def _set_extra_state(self, state: dict) -> None:
         pass
 
-    # -- fitting
-    def fit(self, split, strategy=None, checkpoint_dir=None, **kwargs):
-        """Train on ``split``; under ``strategy`` (a ``tf.distribute.Strategy``) if given.
+    @property
+    def examples_per_epoch(self) -> int:
+        """Training examples one epoch passes through the network."""
+        raise NotImplementedError
 
-        With ``checkpoint_dir`` the run checkpoints every epoch and resumes from an existing
-        checkpoint there; a checkpoint of a different model or setting is refused.
-        """
+    # -- fitting
+    def setup(self, split, strategy=None) -> "EarlyStoppingRecommender":
+        """Everything ``fit`` does before the first epoch: data, networks, optimizers, steps."""
         self.strategy_ = strategy or tf.distribute.get_strategy()
         keras.utils.set_random_seed(self.seed)
         self._rng = np.random.default_rng(self.seed)
@@ -231,6 +259,26 @@ class EarlyStoppingRecommender(Recommender):
             self._build(split)
             for opt, variables in self._optimizers():
                 opt.build(variables)
+        self._compiled = {k: self._compile(fn) for k, fn in self._steps().items()}
+        return self
+
+    def _compile(self, fn):
+        strategy = self.strategy_
+
+        def step(batch):
+            out = strategy.run(fn, args=(batch,))
+            return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                    for k, v in out.items()}
+
+        return tf.function(step)
+
+    def fit(self, split, strategy=None, checkpoint_dir=None, **kwargs):
+        """Train on ``split``; under ``strategy`` (a ``tf.distribute.Strategy``) if given.
+
+        With ``checkpoint_dir`` the run checkpoints every epoch and resumes from an existing
+        checkpoint there; a checkpoint of another model, setting, seed or data is refused.
+        """
+        self.setup(split, strategy)
         self._train(split, checkpoint_dir)
         return self
 
@@ -238,28 +286,20 @@ class EarlyStoppingRecommender(Recommender):
         """``arrays`` (in epoch order) as a batched, distributed ``tf.data`` pipeline."""
         return distributed_batches(arrays, self.batch_size, self.strategy_)
 
-    def _fit_epoch(self, arrays) -> float:
-        """One pass of ``net_.train_step`` over ``arrays``: inputs or ``(inputs, labels...)``."""
-        return self._fit_batches(self._batches(arrays))
+    def _fit_epoch(self, arrays, step: str = "train") -> float:
+        """One pass of the step over ``arrays``; returns the mean loss."""
+        return self._fit_batches(self._batches(arrays), step)["loss"]
 
-    def _fit_batches(self, batches) -> float:
-        """One pass of ``net_.train_step`` over a (distributed) ``tf.data`` pipeline.
-
-        This is the loop ``keras.Model.fit`` runs, written out: every step is
-        ``strategy.run(train_step)`` inside one ``tf.function``, so each replica trains on its
-        slice of the batch and the optimizer all-reduces the gradients. Returns the epoch's
-        mean training loss (the loss tracker, aggregated over replicas).
-        """
-        net, strategy = self.net_, self.strategy_
-        if getattr(self, "_step", None) is None:
-            self._step = tf.function(lambda batch: strategy.run(net.train_step, args=(batch,)))
-        for m in net.metrics:
-            m.reset_state()
-        with strategy.scope():
+    def _fit_batches(self, batches, step: str = "train") -> dict:
+        """One pass of the compiled ``step`` over a (distributed) ``tf.data`` pipeline; the
+        mean over the steps of each loss the step returns."""
+        fn, outs = self._compiled[step], []
+        with self.strategy_.scope():
             for batch in batches:
-                self._step(batch)
-        results = {m.name: m.result() for m in net.metrics}
-        return float(results.get("train_loss", results.get("loss")))
+                outs.append(fn(batch))
+        if not outs:
+            raise ValueError("an epoch had no batches: fewer examples than one batch?")
+        return {k: float(tf.reduce_mean(tf.stack([o[k] for o in outs]))) for k in outs[0]}
 
     def _train(self, split, checkpoint_dir=None) -> None:
         from ..metrics import evaluate
@@ -267,7 +307,7 @@ class EarlyStoppingRecommender(Recommender):
         self.history_ = {"epoch": [], "loss": [], "val_NDCG@10": [], "seconds": []}
         state = {"epoch": 0, "best": -1.0, "waited": 0, "elapsed": 0.0, "stopped": False}
         best_w = None
-        ckpt = _Checkpoint(checkpoint_dir, self) if checkpoint_dir is not None else None
+        ckpt = _Checkpoint(checkpoint_dir, self, split) if checkpoint_dir is not None else None
         if ckpt is not None and ckpt.exists():
             state, best_w = ckpt.restore()
         t0 = time.perf_counter() - state["elapsed"]
@@ -276,8 +316,7 @@ class EarlyStoppingRecommender(Recommender):
             epoch += 1
             self._rng = np.random.default_rng([self.seed, epoch])
             loss = self._run_epoch(epoch)
-            checked = not (epoch % self.eval_every and epoch != self.epochs)
-            if checked:
+            if not (epoch % self.eval_every and epoch != self.epochs):
                 self._refresh()
                 ndcg = evaluate(self, split, "valid").means["NDCG@10"]
                 for k, v in (("epoch", epoch), ("loss", float(loss)), ("val_NDCG@10", float(ndcg)),
@@ -287,48 +326,75 @@ class EarlyStoppingRecommender(Recommender):
                     print(f"epoch {epoch:3d}  loss {loss:.4f}  val NDCG@10 {ndcg:.4f}  "
                           f"({time.perf_counter() - t0:.0f} s)", flush=True)
                 if ndcg > state["best"]:
-                    state["best"], best_w, state["waited"] = float(ndcg), self.net_.get_weights(), 0
+                    state["best"], best_w, state["waited"] = float(ndcg), self.network_weights(), 0
                 else:
                     state["waited"] += 1
                     state["stopped"] = state["waited"] >= self.patience
             state["epoch"], state["elapsed"] = epoch, time.perf_counter() - t0
             if ckpt is not None:
                 ckpt.save(state, best_w)
-        self.net_.set_weights(best_w)
+        self.set_network_weights(best_w)
         self._refresh()
         self.best_epoch_ = self.history_["epoch"][int(np.argmax(self.history_["val_NDCG@10"]))]
         self.train_seconds_ = time.perf_counter() - t0
         self.epochs_run_ = epoch
 
+    # -- weights
+    def network_weights(self) -> dict:
+        """``{network name: list of weight arrays}`` (Keras' ``get_weights`` order)."""
+        return {k: net.get_weights() for k, net in self.networks().items()}
+
+    def set_network_weights(self, weights: dict) -> None:
+        nets = self.networks()
+        if set(weights) != set(nets):
+            raise ValueError(f"weights for networks {sorted(weights)}, the model has {sorted(nets)}")
+        for k, net in nets.items():
+            mine = net.get_weights()
+            theirs = weights[k]
+            if len(mine) != len(theirs) or any(a.shape != b.shape for a, b in zip(mine, theirs)):
+                raise ValueError(f"the stored weights of network {k!r} do not fit this model "
+                                 f"({len(theirs)} arrays for {len(mine)}): another model or setting?")
+            net.set_weights(theirs)
+
+    def restore(self, split, weights: dict, history: dict, best_epoch: int,
+                train_seconds: float) -> "EarlyStoppingRecommender":
+        """A fitted model from stored weights: ``setup`` on ``split``, load, refresh. No training."""
+        self.setup(split)
+        self.set_network_weights(weights)
+        self._refresh()
+        self.history_, self.best_epoch_, self.train_seconds_ = history, best_epoch, train_seconds
+        self.epochs_run_ = history["epoch"][-1] if history.get("epoch") else 0
+        return self
+
     @property
     def num_params(self) -> int:
-        return int(self.net_.count_params())
+        return int(sum(net.count_params() for net in self.networks().values()))
 
 
 class _Checkpoint:
     """The whole training state of an ``EarlyStoppingRecommender`` in one ``.npz`` file.
 
-    Saved after every epoch: every variable of the network (weights, and the states of its
+    Saved after every epoch: every variable of the networks (weights, and the states of their
     random-number generators, e.g. dropout's), every optimizer variable (step count, Adam's
     moments), the best weights so far, the history and the early-stopping counters. The file
-    is written under a temporary name and renamed into place, so a run killed while saving
-    leaves the previous checkpoint intact. Under multi-worker training only the chief
+    is written under a unique temporary name and renamed into place, so a run killed while
+    saving leaves the previous checkpoint intact. Under multi-worker training only the chief
     (task 0) writes; every worker reads the same file to resume.
     """
 
-    def __init__(self, directory, model: EarlyStoppingRecommender):
-        self.path = Path(directory) / "training-state.npz"
+    def __init__(self, directory, model: EarlyStoppingRecommender, split):
+        self.path = checkpoint_file(directory)
         self.model = model
-        from ..experiment import model_settings
-
-        self.identity = {"class": type(model).__name__, "settings": model_settings(model),
-                         "num_users": int(model.num_users_), "num_items": int(model.num_items_)}
+        settings = model.config.key_dict()
+        settings.pop("epochs")                 # a longer run extends this one
+        self.identity = {"class": type(model).__name__, "settings": settings,
+                         "seed": model.seed, "data": data_key(split)}
 
     def exists(self) -> bool:
         return self.path.exists()
 
     def _variables(self):
-        out = list(self.model._state_variables())
+        out = [v for net in self.model.networks().values() for v in net.variables]
         for opt, _ in self.model._optimizers():
             out += list(opt.variables)
         return out
@@ -336,15 +402,15 @@ class _Checkpoint:
     def save(self, state: dict, best_w) -> None:
         if _is_worker_not_chief():
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        names = list(self.model.networks())
         meta = {"identity": self.identity, "state": state, "history": self.model.history_,
-                "extra": self.model._extra_state(), "n_best": 0 if best_w is None else len(best_w)}
+                "extra": self.model._extra_state(), "networks": names,
+                "n_best": {k: len(best_w[k]) for k in names} if best_w else None}
         arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(self._variables())}
-        arrays.update({f"b{i}": w for i, w in enumerate(best_w or [])})
-        tmp = self.path.with_name(self.path.name + f".tmp{os.getpid()}")
-        with open(tmp, "wb") as f:
+        for k in names if best_w else ():
+            arrays.update({f"b_{k}_{i}": w for i, w in enumerate(best_w[k])})
+        with atomic_file(self.path) as f:
             np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
-        tmp.replace(self.path)
 
     def restore(self):
         try:
@@ -352,19 +418,23 @@ class _Checkpoint:
                 meta = json.loads(str(f["meta"]))
                 arrays = {k: f[k] for k in f.files if k != "meta"}
         except Exception as e:
-            raise ValueError(f"checkpoint {self.path.name} is unreadable ({e}); "
+            raise ValueError(f"checkpoint {self.path} is unreadable ({e}); "
                              "delete it to start over") from None
-        if meta["identity"] != self.identity:
-            raise ValueError(f"checkpoint {self.path.name} belongs to another model or setting: "
-                             f"{meta['identity']} vs {self.identity}")
+        if meta.get("identity") != self.identity:
+            diff = sorted(k for k in self.identity
+                          if (meta.get("identity") or {}).get(k) != self.identity[k])
+            raise ValueError(f"checkpoint {self.path} belongs to another model or setting "
+                             f"(differs in: {', '.join(diff)}); delete it or use another directory")
         variables = self._variables()
         if sum(k.startswith("v") for k in arrays) != len(variables):
-            raise ValueError(f"checkpoint {self.path.name} does not match the network's variables")
+            raise ValueError(f"checkpoint {self.path} does not match the network's variables")
         for i, v in enumerate(variables):
             v.assign(arrays[f"v{i}"])
         self.model.history_ = meta["history"]
         self.model._set_extra_state(meta["extra"])
-        best_w = [arrays[f"b{i}"] for i in range(meta["n_best"])] or None
+        best_w = None
+        if meta["n_best"]:
+            best_w = {k: [arrays[f"b_{k}_{i}"] for i in range(n)] for k, n in meta["n_best"].items()}
         return meta["state"], best_w
 
 
@@ -379,19 +449,16 @@ class SequenceRecommender(EarlyStoppingRecommender):
     """Shared plumbing of the next-item models: the users' histories before validation and
     before test, and scoring from each user's last ``L`` items.
 
-    Subclasses set ``L`` and implement ``_all_logits(users, windows)`` (scores of every item).
+    Subclasses have an ``L`` setting and implement ``_all_logits(users, windows)`` (scores of
+    every item).
     """
-
-    L: int = 20
 
     def _prepare_histories(self, split) -> None:
         self._seqs = {w: split.sequences(w) for w in ("valid", "test")}
 
     def user_windows(self, users, which="valid") -> np.ndarray:
         """The model's input for each user: their last ``L`` items before ``which``."""
-        if which not in ("valid", "test"):
-            raise ValueError(f"which must be 'valid' or 'test', got {which!r}")
-        seqs = self._seqs[which]
+        seqs = self._seqs[self._check_which(which)]
         return np.stack([last_items(seqs[u], self.L) for u in users]).astype(np.int32)
 
     def _all_logits(self, users, windows):
@@ -399,6 +466,7 @@ class SequenceRecommender(EarlyStoppingRecommender):
 
     def score(self, users, which="valid"):
         users = self._check_users(users)
+        self._check_which(which)
         if not len(users):
             return np.zeros((0, self.num_items_))
         w = self.user_windows(users, which)

@@ -1,0 +1,169 @@
+"""Cache keys: what a stored result depends on, and nothing else.
+
+``fingerprint(name, split, seed, overrides, strategy)`` hashes
+
+* the model's **config** (its registry entry's settings plus ``overrides``), less the fields
+  that cannot change results (``verbose``);
+* the **seed** and, for a ``tf.distribute`` run, the strategy (its order of operations differs);
+* the **content of every frame** the model can read: the training, validation and test
+  interactions (every column) and the split's item and user side tables (titles, genres,
+  demographics);
+* the **library versions** (Keras, TensorFlow, NumPy, SciPy, pandas);
+* the **behaviour** of the code: the normalised syntax tree of every ``recsys_lib`` module the
+  model's module imports, directly or not, plus the modules that score and record a result.
+  Normalising drops comments, docstrings and layout, so an edit to those keeps every record
+  current, while any change to what the code does changes the key.
+
+Two runs with the same fingerprint give the same numbers (training is deterministic on one
+machine), so a stored result with a matching fingerprint stands in for a rerun.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["fingerprint", "behaviour_key", "normalised_code", "module_closure", "data_key",
+           "RECORD_MODULES", "array_digest"]
+
+PACKAGE = "recsys_lib"
+HERE = Path(__file__).resolve().parent
+#: modules that turn a fitted model into a result record, part of every key
+RECORD_MODULES = ("recsys_lib.metrics", "recsys_lib.report", "recsys_lib.experiment")
+VERSIONED = ("keras", "tensorflow", "tensorflow-cpu", "numpy", "scipy", "pandas")
+
+
+def normalised_code(source: str) -> str:
+    """``source`` as a syntax-tree dump with docstrings removed (comments never reach it)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+
+
+def _module_file(module: str) -> Path:
+    rel = module.split(".")[1:]
+    path = HERE.joinpath(*rel)
+    if (path / "__init__.py").is_file():
+        return path / "__init__.py"
+    return path.with_suffix(".py")
+
+
+def _imports(module: str) -> set[str]:
+    """``recsys_lib`` modules that ``module`` imports anywhere (top level or inside functions)."""
+    path = _module_file(module)
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    is_pkg = path.name == "__init__.py"
+    here = module if is_pkg else module.rsplit(".", 1)[0]
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here.split(".")
+                base = base[:len(base) - (node.level - 1)]
+                prefix = ".".join(base + ([node.module] if node.module else []))
+            else:
+                prefix = node.module or ""
+            names = [prefix] + [f"{prefix}.{a.name}" for a in node.names]
+        else:
+            continue
+        for n in names:
+            if n.split(".")[0] == PACKAGE and _module_file(n).is_file():
+                out.add(n)
+    out.discard(module)
+    return out
+
+
+@lru_cache(maxsize=None)
+def module_closure(module: str) -> frozenset[str]:
+    """``module`` and every ``recsys_lib`` module it imports, transitively."""
+    seen, todo = set(), [module]
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        todo.extend(_imports(m) - seen)
+    return frozenset(seen)
+
+
+@lru_cache(maxsize=None)
+def _module_code_hash(module: str) -> str:
+    text = _module_file(module).read_text(encoding="utf-8")
+    return hashlib.sha256(normalised_code(text).encode()).hexdigest()
+
+
+def behaviour_key(model_module: str) -> str:
+    """A hash of the normalised code a result of a model in ``model_module`` depends on."""
+    mods = set(module_closure(model_module))
+    for m in RECORD_MODULES:
+        mods |= module_closure(m)
+    mods -= {"recsys_lib.registry"}       # names and settings, hashed as the config
+    h = hashlib.sha256()
+    for m in sorted(mods):
+        h.update(f"{m}:{_module_code_hash(m)}\n".encode())
+    return h.hexdigest()
+
+
+def _frame_bytes(df) -> bytes:
+    import pandas as pd
+
+    cols = sorted(map(str, df.columns))
+    head = json.dumps([cols, [str(df[c].dtype) for c in cols], len(df)]).encode()
+    body = pd.util.hash_pandas_object(df[cols], index=False).to_numpy().tobytes()
+    return head + body
+
+
+def data_key(split) -> str:
+    """A hash of the split's content: its interactions and its side tables."""
+    h = hashlib.sha256(f"{split.num_users}x{split.num_items}".encode())
+    for part in (split.train, split.valid, split.test):
+        h.update(_frame_bytes(part))
+    for side in ("items", "users"):
+        table = getattr(split, side, None)
+        h.update(side.encode() + (b"-" if table is None else _frame_bytes(table)))
+    return h.hexdigest()[:16]
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {}
+    for dist in VERSIONED:
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def fingerprint(name: str, split, seed: int = 0, overrides: dict | None = None,
+                strategy: str | None = None) -> str:
+    """The cache key of model ``name`` (registry) trained with ``overrides`` on ``split``."""
+    from .registry import entry
+
+    e = entry(name)
+    config = e.config(**(overrides or {}))
+    parts = {"model": name, "config": config.key_dict(), "seed": int(seed),
+             "strategy": strategy, "data": data_key(split), "versions": _versions(),
+             "code": behaviour_key(e.module)}
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def array_digest(arrays) -> str:
+    """A short hash of a list of arrays (e.g. network weights)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
