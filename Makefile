@@ -1,7 +1,9 @@
 # Deep Learning for Recommender Systems: the two commands of the README.
 #   make book   set up, fetch the data, execute every chapter (full profile), build the site
-#   make test   set up and run the whole test suite: library tests, papermill execution,
-#               site build and browser check, then nbval on the committed notebooks
+#   make test   set up and run the whole test suite: library tests, site build and browser
+#               check, then nbval, which executes every committed notebook once and checks
+#               its tagged outputs
+#   make test-fast  the library tests without notebooks, site or browser (under 3 minutes)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -12,7 +14,7 @@ export TF_ENABLE_ONEDNN_OPTS := 0
 export KERAS_BACKEND := tensorflow
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup data book report test bench clean
+.PHONY: setup data book report test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -28,6 +30,8 @@ data: setup
 	$(BIN)/python -m recsys_lib data fetch
 
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:randomly
+# two pytest workers: test files (and notebooks, whose cells must run in order) stay together
+PARALLEL := -n 2 --dist loadfile
 
 book: data
 	$(BIN)/python -m recsys_lib.book run --profile full
@@ -38,8 +42,13 @@ report: data
 	$(BIN)/python -m recsys_lib report pop itemknn ease bpr
 
 test: setup
-	$(BIN)/python -m pytest tests
-	$(BIN)/python -m pytest $(NBVAL) notebooks
+	$(BIN)/python -m pytest $(PARALLEL) tests
+	$(BIN)/python -m pytest $(PARALLEL) $(NBVAL) notebooks
+	@left="$$(git ls-files --others --exclude-standard -- notebooks)"; \
+	  if [ -n "$$left" ]; then echo "executing the notebooks left files behind: $$left"; exit 1; fi
+
+test-fast: setup
+	$(BIN)/python -m pytest $(PARALLEL) -m "not slow and not network" tests
 
 bench: data
 	$(BIN)/python benchmarks/bench_evaluation.py

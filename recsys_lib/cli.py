@@ -33,8 +33,9 @@ def _write_records(rec: dict, dataset: str, name: str, seed: int) -> dict:
     from .utils import write_json
 
     public = {k: rec[k] for k in _PUBLIC_KEYS}
-    write_json(rec, record_path(name, seed, dataset))
-    write_json(public, results_dir() / dataset / f"{name}.json")
+    write_json(rec, record_path(name, seed, dataset))        # the seed record first
+    if seed == 0:                                             # the summary is seed 0's
+        write_json(public, results_dir() / dataset / f"{name}.json")
     return public
 
 

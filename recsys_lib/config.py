@@ -63,7 +63,7 @@ class Config:
         """Checks that involve several fields (override; raise ``ValueError``)."""
 
     def _fail(self, f, value, allowed: str):
-        raise ValueError(f"{type(self).__name__}.{f.name} must be {allowed}, got {value!r}")
+        raise ValueError(f"{type(self).__qualname__}.{f.name} must be {allowed}, got {value!r}")
 
     def _checked(self, f: dataclasses.Field, value):
         m, kind = f.metadata, _kind(f)
@@ -105,7 +105,7 @@ class Config:
         """A copy with ``changes``; an unknown name is a ``ValueError`` listing the known ones."""
         unknown = sorted(set(changes) - set(self.field_names()))
         if unknown:
-            raise ValueError(f"{type(self).__name__} has no setting {', '.join(unknown)}; "
+            raise ValueError(f"{type(self).__qualname__} has no setting {', '.join(unknown)}; "
                              f"known: {', '.join(self.field_names())}")
         return dataclasses.replace(self, **changes)
 

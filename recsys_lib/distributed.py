@@ -73,7 +73,7 @@ def tf_config(ports: list[int], index: int) -> str:
 
 
 def train_under(strategy, name: str, dataset: str = "ml-100k", seed: int = 0,
-                hyperparameters: dict | None = None, checkpoint_dir=None) -> dict:
+                overrides: dict | None = None, checkpoint_dir=None) -> dict:
     """Fit model ``name`` under ``strategy`` on the protocol split; a small result record.
 
     Returns the validation NDCG@10 of the restored best epoch (the metric early stopping
@@ -84,7 +84,7 @@ def train_under(strategy, name: str, dataset: str = "ml-100k", seed: int = 0,
     from .registry import make_model
     from .utils import set_seed
 
-    model = make_model(name, seed=seed, **(hyperparameters or {}))
+    model = make_model(name, seed=seed, **(overrides or {}))
     if not model.uses_tensorflow:
         raise ValueError(f"{name} does not train with TensorFlow, so it takes no strategy")
     split = load_split(dataset)
@@ -142,7 +142,7 @@ def _train(args) -> None:
 
 
 def run_local_cluster(name: str, workers: int = 2, dataset: str = "ml-100k", seed: int = 0,
-                      hyperparameters: dict | None = None, timeout: float = 600,
+                      overrides: dict | None = None, timeout: float = 600,
                       out_dir=None) -> dict:
     """Train ``name`` with ``workers`` processes on 127.0.0.1 under MultiWorkerMirroredStrategy.
 
@@ -168,7 +168,7 @@ def run_local_cluster(name: str, workers: int = 2, dataset: str = "ml-100k", see
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "recsys_lib.distributed", "worker", name,
                  "--dataset", dataset, "--seed", str(seed),
-                 "--hyperparameters", json.dumps(hyperparameters or {}), "--out", str(out),
+                 "--hyperparameters", json.dumps(overrides or {}), "--out", str(out),
                  "--checkpoint-dir", str(Path(tmp) / "checkpoints")],
                 env=env, stdout=log, stderr=subprocess.STDOUT))
         t0 = time.perf_counter()

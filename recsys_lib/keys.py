@@ -10,9 +10,11 @@
   demographics);
 * the **library versions** (Keras, TensorFlow, NumPy, SciPy, pandas);
 * the **behaviour** of the code: the normalised syntax tree of every ``recsys_lib`` module the
-  model's module imports, directly or not, plus the modules that score and record a result.
-  Normalising drops comments, docstrings and layout, so an edit to those keeps every record
-  current, while any change to what the code does changes the key.
+  model's module imports, directly or not, of the metrics (and what they import), and of the
+  functions that turn a fitted model into a record (``RECORD_FUNCTIONS``). Normalising drops
+  comments, docstrings and layout, so an edit to those keeps every record current, while any
+  change to what the code does changes the key. Code that only reads records (tables, plots,
+  the command line) is not part of the key.
 
 Two runs with the same fingerprint give the same numbers (training is deterministic on one
 machine), so a stored result with a matching fingerprint stands in for a rerun.
@@ -28,12 +30,15 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["fingerprint", "behaviour_key", "normalised_code", "module_closure", "data_key",
-           "RECORD_MODULES", "array_digest"]
+           "RECORD_MODULES", "RECORD_FUNCTIONS", "array_digest"]
 
 PACKAGE = "recsys_lib"
 HERE = Path(__file__).resolve().parent
-#: modules that turn a fitted model into a result record, part of every key
-RECORD_MODULES = ("recsys_lib.metrics", "recsys_lib.report", "recsys_lib.experiment")
+#: modules that score a fitted model, part of every key (with what they import)
+RECORD_MODULES = ("recsys_lib.metrics",)
+#: the functions that turn a fitted model into a result record, part of every key
+RECORD_FUNCTIONS = ("recsys_lib.experiment:run_experiment", "recsys_lib.experiment:_round",
+                    "recsys_lib.report:long_tail_share")
 VERSIONED = ("keras", "tensorflow", "tensorflow-cpu", "numpy", "scipy", "pandas")
 
 
@@ -103,6 +108,16 @@ def _module_code_hash(module: str) -> str:
     return hashlib.sha256(normalised_code(text).encode()).hexdigest()
 
 
+@lru_cache(maxsize=None)
+def _function_code_hash(target: str) -> str:
+    module, name = target.split(":")
+    tree = ast.parse(_module_file(module).read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
+            return hashlib.sha256(normalised_code(ast.unparse(node)).encode()).hexdigest()
+    raise LookupError(f"{target} not found")
+
+
 def behaviour_key(model_module: str) -> str:
     """A hash of the normalised code a result of a model in ``model_module`` depends on."""
     mods = set(module_closure(model_module))
@@ -112,6 +127,8 @@ def behaviour_key(model_module: str) -> str:
     h = hashlib.sha256()
     for m in sorted(mods):
         h.update(f"{m}:{_module_code_hash(m)}\n".encode())
+    for f in RECORD_FUNCTIONS:
+        h.update(f"{f}:{_function_code_hash(f)}\n".encode())
     return h.hexdigest()
 
 

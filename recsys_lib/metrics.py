@@ -6,6 +6,7 @@ candidates whose score is greater than *or equal to* its own.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,12 @@ def _as_dense_mask(exclude, shape) -> np.ndarray:
     if exclude.shape != shape:
         raise ValueError(f"exclusion mask has shape {exclude.shape}, scores have {shape}")
     return exclude
+
+
+def _check_k(k) -> int:
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    return int(k)
 
 
 def _check_scores(scores, targets) -> tuple[np.ndarray, np.ndarray]:
@@ -62,10 +69,23 @@ def target_ranks(scores, targets, exclude=None) -> np.ndarray:
 
 
 def metrics_from_ranks(ranks: np.ndarray, k: int = 10) -> dict[str, np.ndarray]:
-    """Per-user HR@k, NDCG@k and MRR@k from 1-based ranks."""
+    """Per-user HR@k, NDCG@k and MRR@k from 1-based ranks.
+
+    ``ranks`` must be a non-empty array of whole numbers >= 1 (as ``target_ranks`` gives)
+    and ``k`` an integer >= 1; anything else raises ``ValueError``.
+    """
+    k = _check_k(k)
     ranks = np.asarray(ranks)
-    if k < 1:
-        raise ValueError("k must be >= 1")
+    if ranks.size == 0:
+        raise ValueError("no ranks given: nothing to compute metrics from")
+    if ranks.dtype.kind not in "iuf":
+        raise ValueError(f"ranks must be whole numbers >= 1, got dtype {ranks.dtype}")
+    if ranks.dtype.kind == "f":
+        bad = ~np.isfinite(ranks) | (ranks != np.floor(ranks))
+        if bad.any():
+            raise ValueError(f"ranks must be whole numbers >= 1, got {ranks[bad].ravel()[0].item()!r}")
+    if (ranks < 1).any():
+        raise ValueError(f"ranks are 1-based (the best is 1), got {ranks[ranks < 1].ravel()[0].item()!r}")
     hit = ranks <= k
     return {f"HR@{k}": hit.astype(float),
             f"NDCG@{k}": np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0),
@@ -73,14 +93,44 @@ def metrics_from_ranks(ranks: np.ndarray, k: int = 10) -> dict[str, np.ndarray]:
 
 
 def top_k(scores, k: int = 10, exclude=None) -> np.ndarray:
-    """Indices of the ``k`` best candidates per row, best first (ties: lower index first)."""
-    scores = np.asarray(scores, dtype=np.float64)
+    """Indices of the ``k`` best candidates per row, best first (ties: lower index first).
+
+    The result always has shape ``(n, k)``. A row with fewer than ``k`` candidates (items
+    not excluded; e.g. ``k`` larger than the catalogue) lists all of them and is padded at
+    the end with ``-1``: an excluded item is never returned. ``scores`` must be a 2-D
+    numeric array without NaN.
+    """
+    k = _check_k(k)
+    scores = np.asarray(scores)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be 2-D (users, items), got shape {scores.shape}")
+    if scores.dtype.kind not in "iufb":
+        raise ValueError(f"scores must be numeric, got dtype {scores.dtype}")
+    scores = scores.astype(np.float64, copy=False)
+    if np.isnan(scores).any():
+        raise ValueError("scores contain NaN")
     mask = _as_dense_mask(exclude, scores.shape)
+    n, m = scores.shape
+    if m == 0:
+        return np.full((n, k), -1, dtype=np.int64)
     s = np.where(mask, -np.inf, scores)
-    k = min(k, s.shape[1])
-    part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+    kk = min(k, m)
+    part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
     order = np.lexsort((part, -np.take_along_axis(s, part, 1)), axis=1)
-    return np.take_along_axis(part, order, 1)
+    top = np.take_along_axis(part, order, 1)
+    n_cand = m - mask.sum(axis=1)
+    # Rows that are short of candidates, or where a candidate scored -inf like the excluded
+    # items, are ranked exactly: candidates first, by score, ties by lower index.
+    redo = (n_cand < k) | np.take_along_axis(mask, top, 1).any(axis=1)
+    if not redo.any():
+        return top
+    out = np.full((n, k), -1, dtype=top.dtype)
+    out[~redo, :kk] = top[~redo]
+    idx = np.arange(m)
+    for r in np.flatnonzero(redo):
+        full = np.lexsort((idx, -scores[r], mask[r]))[:min(k, n_cand[r])]
+        out[r, :len(full)] = full
+    return out
 
 
 def evaluate_scores(scores, targets, exclude=None, k: int = 10) -> dict[str, float]:
@@ -132,15 +182,46 @@ def evaluate(model, split, which: str = "valid", k: int = 10, batch_size: int = 
 
 
 def catalogue_coverage(topk: np.ndarray, num_items: int) -> float:
-    """Share of the catalogue that appears in at least one user's top-k list."""
-    return float(len(np.unique(np.asarray(topk))) / num_items)
+    """Share of the catalogue that appears in at least one user's top-k list.
+
+    ``topk`` holds item codes in ``0..num_items-1``; the padding ``-1`` of ``top_k`` (rows
+    with fewer candidates than k) is not an item and is ignored.
+    """
+    if isinstance(num_items, (bool, np.bool_)) or not isinstance(num_items, numbers.Integral) \
+            or num_items < 1:
+        raise ValueError(f"num_items must be an integer >= 1, got {num_items!r}")
+    topk = np.asarray(topk)
+    if topk.size and topk.dtype.kind not in "iu":
+        raise ValueError(f"topk must hold integer item codes, got dtype {topk.dtype}")
+    items = topk[topk != -1] if topk.size else topk
+    if items.size and (items.min() < 0 or items.max() >= num_items):
+        bad = items[(items < 0) | (items >= num_items)].ravel()[0].item()
+        raise ValueError(f"topk holds item code {bad!r}, outside 0..{num_items - 1} "
+                         "(and not the padding -1)")
+    return float(len(np.unique(items)) / num_items)
 
 
 def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of per-user ``values`` (users resampled)."""
+    """Percentile bootstrap interval of the mean of per-user ``values`` (users resampled).
+
+    ``values`` must be a non-empty 1-D array of finite numbers (``ValueError`` otherwise:
+    a NaN would silently make both ends NaN).
+    """
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         raise ValueError("cannot bootstrap an empty array")
+    if values.ndim != 1:
+        raise ValueError(f"values must be 1-D (one per user), got shape {values.shape}")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise ValueError(f"values hold {int(bad.sum())} NaN or infinite entr"
+                         f"{'y' if bad.sum() == 1 else 'ies'} (first at position "
+                         f"{int(np.flatnonzero(bad)[0])}): drop or fix them first")
+    if isinstance(n_boot, (bool, np.bool_)) or not isinstance(n_boot, numbers.Integral) \
+            or n_boot < 1:
+        raise ValueError(f"n_boot must be an integer >= 1, got {n_boot!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(values), size=(n_boot, len(values)))
     means = values[idx].mean(axis=1)

@@ -33,7 +33,8 @@ class Entry:
     fixed: dict = field(default_factory=dict)
     smoke: dict = field(default_factory=dict)
     tiny: dict = field(default_factory=dict)
-    baseline: bool = False            # a simple (non-neural) reference model
+    baseline: bool = False            # a reference model of the comparison
+    kind: str = ""                    # display group: "baseline", "CNN", "RNN", ...
 
     @property
     def module(self) -> str:
@@ -63,7 +64,7 @@ MODELS: dict[str, Entry] = {}
 
 def register(name: str, target: str, family: str, chapter: str, label: str | None = None,
              fixed: dict | None = None, smoke: dict | None = None, tiny: dict | None = None,
-             baseline: bool = False) -> Entry:
+             baseline: bool = False, kind: str | None = None) -> Entry:
     """Add a model under ``name``; ``target`` is ``"module:Class"``."""
     if name in MODELS:
         raise ValueError(f"model {name!r} is already registered")
@@ -71,8 +72,11 @@ def register(name: str, target: str, family: str, chapter: str, label: str | Non
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     if ":" not in target:
         raise ValueError(f"target must be 'module:Class', got {target!r}")
+    if kind is None:
+        kind = ("sequential baseline" if family == "sequence" else "baseline") if baseline \
+            else family
     e = Entry(name, target, family, chapter, label or name, dict(fixed or {}),
-              dict(smoke or {}), dict(tiny or {}), baseline)
+              dict(smoke or {}), dict(tiny or {}), baseline, kind)
     MODELS[name] = e
     return e
 
@@ -115,21 +119,21 @@ register("pop", _M + "baselines:Popularity", "general", "03_framework", "Popular
          baseline=True)
 register("itemknn", _M + "baselines:ItemKNN", "general", "03_framework", "ItemKNN", baseline=True)
 register("ease", _M + "baselines:EASE", "general", "03_framework", "EASE", baseline=True)
-register("bpr", _M + "bpr:BPR", "general", "03_framework", "BPR",
+register("bpr", _M + "bpr:BPR", "general", "03_framework", "BPR-MF", baseline=True,
          smoke=dict(epochs=6), tiny=dict(epochs=4, eval_every=2, dim=8, batch_size=64))
-register("cnn-item-only", _M + "cnn:ItemOnlyCNN", "general", "04_cnn", "article CNN (item only)",
+register("cnn-item-only", _M + "cnn:ItemOnlyCNN", "general", "04_cnn", "article CNN (items only)", kind="CNN",
          smoke=dict(epochs=5), tiny=_SMALL)
-register("cnn-content", _M + "cnn:ContentCNN", "general", "04_cnn", "content CNN",
+register("cnn-content", _M + "cnn:ContentCNN", "general", "04_cnn", "content CNN", kind="CNN",
          smoke=dict(epochs=2), tiny=dict(_SMALL, dim=8, filters=8, word_dim=8))
-register("caser", _M + "cnn:Caser", "sequence", "04_cnn", "Caser",
+register("caser", _M + "cnn:Caser", "sequence", "04_cnn", "Caser", kind="CNN",
          smoke=dict(epochs=2), tiny=dict(_SMALL, L=3, dim=8, n_h=4, n_v=2))
 register("markov", _M + "rnn:Markov", "sequence", "05_rnn", "Markov chain", baseline=True)
-register("lstm", _M + "rnn:ArticleLSTM", "sequence", "05_rnn", "article LSTM",
+register("lstm", _M + "rnn:ArticleLSTM", "sequence", "05_rnn", "article LSTM", kind="RNN",
          smoke=dict(epochs=2), tiny=dict(_SMALL, L=4, dim=8, units=8))
-register("gru4rec", _M + "rnn:GRU4Rec", "sequence", "05_rnn", "GRU4Rec",
+register("gru4rec", _M + "rnn:GRU4Rec", "sequence", "05_rnn", "GRU4Rec", kind="RNN",
          smoke=dict(epochs=2), tiny=dict(_SMALL, L=4, dim=8, units=8))
-register("gru4rec-lstm", _M + "rnn:GRU4Rec", "sequence", "05_rnn", "GRU4Rec (LSTM cell)",
+register("gru4rec-lstm", _M + "rnn:GRU4Rec", "sequence", "05_rnn", "GRU4Rec (LSTM cell)", kind="RNN",
          fixed=dict(cell="lstm"), smoke=dict(epochs=2), tiny=dict(_SMALL, L=4, dim=8, units=8))
-register("cfgan", _M + "gan:CFGAN", "general", "06_gan", "CFGAN",
+register("cfgan", _M + "gan:CFGAN", "general", "06_gan", "CFGAN", kind="GAN",
          smoke=dict(epochs=2, eval_every=1), tiny=dict(epochs=2, eval_every=1, hidden=8,
                                                        batch_size=16))

@@ -11,9 +11,12 @@ import math
 import numpy as np
 
 __all__ = ["baseline_table", "long_tail_share", "load_seed_records", "summarise", "paired_test",
-           "holm", "against_best_baseline"]
+           "holm", "against_best_baseline", "registered_records", "results_table"]
 
-METRICS = ("HR@10", "NDCG@10", "MRR@10")
+from .metrics import METRICS as _NAMES  # noqa: E402
+
+#: the metrics the records hold, at the protocol's cut-off: ("HR@10", "NDCG@10", "MRR@10")
+METRICS = tuple(f"{m}@10" for m in _NAMES)
 
 
 def baseline_table(records: list[dict], digits: int = 3) -> str:
@@ -67,6 +70,41 @@ def load_seed_records(results_root, dataset: str, name: str, seeds=(0, 1, 2)) ->
         raise FileNotFoundError(f"no stored records for {name!r} under {Path(results_root) / dataset}; "
                                 f"run: python -m recsys_lib evaluate {name} --seed 0")
     return out
+
+
+def registered_records(results_root, dataset: str = "ml-100k", seeds=(0, 1, 2)) -> dict:
+    """``{name: [records]}`` for every registered model with a stored default record, in the
+    registry's order: the report chapters discover their models here, not from a list."""
+    from .registry import MODELS
+
+    out = {}
+    for name in MODELS:
+        try:
+            out[name] = load_seed_records(results_root, dataset, name, seeds)
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def results_table(records: dict):
+    """One row per model (its registry label): kind, seeds, and mean ± sd of every metric over
+    the seeds, plus the seed-0 interval of test NDCG@10. ``records`` as ``registered_records``."""
+    import pandas as pd
+
+    from .registry import entry
+
+    def pm(row, key):
+        sd = row[f"{key} std"]
+        return f"{row[key]:.3f}" + (f" ± {sd:.3f}" if np.isfinite(sd) else "   –   ")
+
+    rows = {}
+    for name, recs in records.items():
+        r, e = summarise(recs), entry(name)
+        rows[e.label] = {"kind": e.kind, "seeds": r["seeds"],
+                         **{f"{part} {m}": pm(r, f"{part} {m}") for part in ("valid", "test")
+                            for m in METRICS},
+                         "test NDCG@10 95% CI": "[{:.3f}, {:.3f}]".format(*r["test NDCG@10 CI"])}
+    return pd.DataFrame(rows).T
 
 
 def summarise(records: list[dict]) -> dict:

@@ -1,12 +1,14 @@
 """Train / validation / test splits: leave-last-out by time (the protocol) and a random one."""
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .codes import as_codes
 from .preprocess import IdMap, deduplicate, encode_ids, to_implicit, validate_interactions
 
 __all__ = ["Split", "leave_last_out", "random_leave_one_out", "protocol_split", "hold_out_items"]
@@ -90,14 +92,34 @@ class Split:
 
 
 def _check_encoded(df: pd.DataFrame, num_users: int | None, num_items: int | None):
+    """The numbers of users and items, after checking that ``df`` holds real codes.
+
+    Codes must be integers (no truncation of 0.5 or 1.7) in ``0..n-1``. When a count is
+    not given it is inferred as ``max + 1``; then the smallest code must be 0, otherwise
+    the frame most likely holds raw ids (ML-100K's start at 1) that would add an empty
+    user or item 0.
+    """
     validate_interactions(df)
-    nu = int(df.user_id.max()) + 1 if num_users is None else num_users
-    ni = int(df.item_id.max()) + 1 if num_items is None else num_items
-    if df.user_id.min() < 0 or df.user_id.max() >= nu:
-        raise ValueError(f"user_id must be encoded as 0..{nu - 1}; use encode_ids() first")
-    if df.item_id.min() < 0 or df.item_id.max() >= ni:
-        raise ValueError(f"item_id must be encoded as 0..{ni - 1}; use encode_ids() first")
-    return nu, ni
+    counts = []
+    for col, n, what, arg in (("user_id", num_users, "user", "num_users"),
+                              ("item_id", num_items, "item", "num_items")):
+        if n is not None and (isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral)
+                              or n < 1):
+            raise ValueError(f"{arg} must be a positive integer, got {n!r}")
+        try:
+            codes = as_codes(df[col].to_numpy(), n, what)
+        except ValueError as exc:
+            raise ValueError(f"{col}: {exc}; use encode_ids() first") from exc
+        if n is None:
+            lo = int(codes.min())
+            if lo != 0:
+                raise ValueError(
+                    f"{col} has no code 0 (the smallest is {lo}): these look like raw ids, "
+                    f"not codes 0..n-1; use encode_ids() first, or pass {arg} if code 0 "
+                    "is really unused")
+            n = int(codes.max()) + 1
+        counts.append(n)
+    return counts[0], counts[1]
 
 
 def _split_by_position(df, pick_valid, pick_test, nu, ni, idmap, kind) -> Split:

@@ -29,6 +29,15 @@ RATINGS = [(1, 1, 5, 874965758), (1, 10, 3, 876893171), (2, 11, 4, 888550871),
            (1, 1373, 3, 876893171)]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests that read the real ML-100K are ``network`` (the first fetch needs the package
+    index) and ``slow``; ``make test-fast`` leaves both out."""
+    for item in items:
+        if set(getattr(item, "fixturenames", ())) & {"ml100k", "ml100k_split"}:
+            item.add_marker(pytest.mark.network)
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_model_store(tmp_path_factory):
     """Models trained by the tests (and the notebooks they execute) go to a temporary store,

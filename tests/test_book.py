@@ -16,6 +16,9 @@ import pytest
 from recsys_lib.book import ROOT, run_notebook, toc_notebooks
 
 NOTEBOOKS = toc_notebooks()
+# building the site and starting a browser take minutes: ``make test-fast`` leaves them out.
+# The notebooks themselves are executed once, by nbval (``make test``'s second step).
+slow = pytest.mark.slow
 NOISE = re.compile(r"(/root/|site-packages|/home/\w+/|\.venv/|cuda|oneDNN|tensorflow/core|"
                    r"W0000|I0000|E0000|Traceback)")
 
@@ -48,17 +51,6 @@ def test_committed_notebook_is_clean(path):
             assert not NOISE.search(text), NOISE.search(text).group(0)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes_with_smoke_profile(path, tmp_path, ml100k):
-    rec = run_notebook(path, tmp_path / path.name, profile="smoke")
-    nb = nbformat.read(tmp_path / path.name, as_version=4)
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.output_type == "error"]
-    assert not errors
-    assert rec["seconds"] > 0 and rec["peak_memory_MiB"] > 0
-    assert not list(path.parent.glob("*.png")) and not (path.parent / "data").exists()
-
-
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
@@ -72,6 +64,7 @@ def built_site(tmp_path_factory):
     return html
 
 
+@slow
 def test_site_has_every_chapter(built_site):
     for p in NOTEBOOKS:
         page = built_site / "notebooks" / f"{p.stem}.html"
@@ -118,6 +111,7 @@ def _serve(root: Path):
     return srv, f"http://127.0.0.1:{srv.server_port}/"
 
 
+@slow
 def test_site_renders_in_a_browser(built_site):
     exe = _chromium()
     if exe is None:

@@ -42,6 +42,7 @@ def _popularity_valid_ndcg(split) -> float:
 
 
 # ----------------------------------------------------------------------------- MirroredStrategy
+@pytest.mark.slow
 def test_every_deep_model_trains_under_mirrored_strategy_on_two_logical_cpus():
     out = _python(f"""
         import json
@@ -130,6 +131,55 @@ def test_cluster_helpers():
         logical_cpus(3)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name, step", [("bpr", "train"), ("gru4rec", "train"), ("cfgan", "d"),
+                                        ("cfgan", "g")])
+def test_one_step_on_two_replicas_equals_one_step_on_one_device(name, step):
+    """The claim the loop rests on: with replica-scaled gradients, one step under
+    MirroredStrategy over 2 logical CPUs is the single-device step on the same global batch
+    (dropout off, since each replica draws its own masks)."""
+    out = _python(f"""
+        import json
+        import numpy as np
+        from recsys_lib.distributed import logical_cpus
+        devices = logical_cpus(2)
+        import tensorflow as tf
+        from recsys_lib.registry import make_model
+        from recsys_lib.testing import block_split, tiny
+        split, B, name, step = block_split(), 32, {name!r}, {step!r}
+        kw = tiny(name, batch_size=B, **({{"dropout": 0.0}} if name == "gru4rec" else {{}}))
+
+        def one_batch(m):
+            if name == "bpr":
+                return (m._users[:B], m._pos[:B], (m._pos[:B] + 1) % m.num_items_)
+            if name == "gru4rec":
+                return (m.windows_[:B], m.targets_[:B], m.weights_[:B])
+            R = m._R[:B]
+            half = (np.arange(R.size).reshape(R.shape) % 2).astype(np.float32)
+            return (R, half) if step == "d" else (R, half, 1 - half)
+
+        runs = []
+        for strategy in (None, tf.distribute.MirroredStrategy(devices)):
+            m = make_model(name, seed=0, **kw).setup(split, strategy)
+            before = m.network_weights()
+            losses = m._fit_batches(m._batches(one_batch(m)), step)
+            runs.append((before, m.network_weights(), losses))
+        (b0, a0, l0), (b1, a1, l1) = runs
+        flat = lambda w: [x for k in sorted(w) for x in w[k]]
+        print(json.dumps({{
+            "same_start": all(np.array_equal(x, y) for x, y in zip(flat(b0), flat(b1))),
+            "moved": max(float(np.abs(x - y).max()) for x, y in zip(flat(a0), flat(b0))),
+            "gap": max(float(np.abs(x - y).max()) for x, y in zip(flat(a0), flat(a1))),
+            "loss_gap": max(abs(l0[k] - l1[k]) for k in l0)}}))
+    """)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["same_start"]
+    assert r["moved"] > 1e-4                         # the step did change the weights
+    assert r["gap"] < 1e-6, r                        # ... by the same amount on 2 replicas
+    assert r["loss_gap"] < 1e-5, r
+
+
+@pytest.mark.slow
 def test_failed_worker_is_reported():
     with pytest.raises(RuntimeError, match="multi-worker training failed"):
         run_local_cluster("no-such-model", workers=2, timeout=300)
@@ -160,10 +210,12 @@ def test_interrupted_fit_resumes_exactly(name, tmp_path):
     resumed = make_model(name, seed=0, **kw).fit(split, checkpoint_dir=tmp_path)
     assert resumed.history_ == {**resumed.history_, **{k: full.history_[k] for k in
                                                         ("epoch", "loss", "val_NDCG@10")}}
-    for a, b in zip(full.net_.get_weights(), resumed.net_.get_weights()):
-        np.testing.assert_array_equal(a, b)
+    for k, ws in full.network_weights().items():
+        for a, b in zip(ws, resumed.network_weights()[k]):
+            np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_killed_training_process_resumes_to_the_same_metrics(tmp_path):
     """Kill -9 a training process after its second checkpoint, start it again: the final
     metrics and weights equal those of a run that was never interrupted."""

@@ -162,9 +162,12 @@ def test_corrupt_file_supplied_by_hand_is_replaced(tmp_path, grouplens_zip_bytes
     home = tmp_path / "home"
     (home / "downloads").mkdir(parents=True)
     (home / "downloads" / gl.filename).write_bytes(grouplens_zip_bytes[:100])  # truncated
-    ml = load_movielens("ml-100k", [gl], home=home, progress=False)
+    with pytest.warns(UserWarning, match="failed its SHA-256 check"):
+        ml = load_movielens("ml-100k", [gl], home=home, progress=False)
     assert len(ml.ratings) == 7
     assert _sha((home / "downloads" / gl.filename).read_bytes()) == gl.sha256
+    # the rejected copy is kept aside, not deleted without a word
+    assert (home / "downloads" / (gl.filename + ".rejected")).read_bytes() == grouplens_zip_bytes[:100]
 
 
 def test_import_has_no_side_effects(tmp_path):

@@ -364,6 +364,6 @@ class GRU4Rec(_ChunkedSequenceRecommender):
             ds = read_shards(self.stream_spec_, self.batch_size, self.strategy_,
                              self.shuffle_buffer, seed=int(self._rng.integers(2**31)),
                              keys=("windows", "targets", "weights"))
-            return self._fit_batches(ds)
+            return self._fit_batches(ds)["loss"]
         order = self._rng.permutation(len(self.windows_))
         return self._fit_epoch((self.windows_[order], self.targets_[order], self.weights_[order]))
