@@ -30,7 +30,7 @@ def parse_overrides(pairs) -> dict:
 
 def _write_records(rec: dict, dataset: str, name: str, seed: int) -> dict:
     from .experiment import record_path, results_dir
-    from .utils import write_json
+    from .io import write_json
 
     public = {k: rec[k] for k in _PUBLIC_KEYS}
     write_json(rec, record_path(name, seed, dataset))        # the seed record first
@@ -68,7 +68,7 @@ def _cmd_evaluate(args) -> int:
 
 def _cmd_tune(args) -> int:
     from .experiment import load_split, results_dir, tune
-    from .utils import write_json
+    from .io import write_json
 
     split = load_split(args.dataset)
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from .keys import array_digest
-from .utils import write_json
+from .io import write_json
 
 __all__ = ["logical_cpus", "tf_config", "free_ports", "run_local_cluster", "train_under",
            "checkpoint_epoch"]

@@ -11,7 +11,8 @@ from .metrics import bootstrap_ci, catalogue_coverage, evaluate
 from .model_store import save_model
 from .registry import entry, make_model
 from .report import long_tail_share
-from .utils import set_seed, write_json
+from .io import write_json
+from .utils import set_seed
 
 __all__ = ["run_experiment", "cached_experiment", "fingerprint", "tune", "results_dir",
            "load_split", "write_json", "record_path", "strategy_label"]

@@ -115,9 +115,11 @@ def top_k(scores, k: int = 10, exclude=None) -> np.ndarray:
         return np.full((n, k), -1, dtype=np.int64)
     s = np.where(mask, -np.inf, scores)
     kk = min(k, m)
-    part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-    order = np.lexsort((part, -np.take_along_axis(s, part, 1)), axis=1)
-    top = np.take_along_axis(part, order, 1)
+    # A stable sort ranks tied scores by the lower index, the same on every machine.
+    # ``np.argpartition`` does not: which of several items tied at the k-th place it keeps
+    # depends on the sorting code NumPy picks for the CPU (AVX-512 or AVX2), so the lists,
+    # their coverage and long-tail share could differ between two computers.
+    top = np.argsort(-s, axis=1, kind="stable")[:, :kk]
     n_cand = m - mask.sum(axis=1)
     # Rows that are short of candidates, or where a candidate scored -inf like the excluded
     # items, are ranked exactly: candidates first, by score, ties by lower index.

@@ -26,7 +26,8 @@ import numpy as np
 
 from .keys import fingerprint
 from .registry import make_model
-from .utils import atomic_file, set_seed
+from .io import atomic_file
+from .utils import set_seed
 
 __all__ = ["store_dir", "store_path", "save_model", "load_model", "fitted_model"]
 

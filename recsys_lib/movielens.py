@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .schema import GENRES
 from .download import (DownloadError, cache_lock, check_manifest, clean_stale, data_home,
                        download_url, pip_download, read_manifest, safe_extract, sha256_of,
                        write_manifest)
@@ -34,9 +35,6 @@ from .download import (DownloadError, cache_lock, check_manifest, clean_stale, d
 __all__ = ["GENRES", "MovieLens", "Source", "ML100K_SOURCES", "ML1M_SOURCES",
            "load_ml100k", "load_ml1m", "load_movielens"]
 
-GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-          "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
-          "Romance", "Sci-Fi", "Thriller", "War", "Western"]
 
 _RECBOLE_DIR = "recbole/dataset_example/ml-100k/"
 

@@ -55,7 +55,9 @@ class ItemKNN(Recommender):
         sim = co / (np.outer(norms, norms) + self.shrink + 1e-12)
         np.fill_diagonal(sim, 0.0)
         if self.k < sim.shape[1]:  # keep the k largest of each row (the neighbours of i)
-            drop = np.argpartition(-sim, self.k, axis=1)[:, self.k:]
+            # ties at the k-th place go to the lower item code, on every machine: a stable
+            # sort, not ``np.argpartition``, whose choice among ties depends on the CPU
+            drop = np.argsort(-sim, axis=1, kind="stable")[:, self.k:]
             np.put_along_axis(sim, drop, 0.0, axis=1)
         self.sim_ = sp.csr_matrix(sim)
         self.x_ = x.tocsr()

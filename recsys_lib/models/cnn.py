@@ -23,7 +23,7 @@ import pandas as pd
 import tensorflow as tf
 
 from ..config import TrainConfig, param
-from ..movielens import GENRES
+from ..schema import GENRES
 from ..text import tokenize_title
 from .training import (CandidateTable, EarlyStoppingRecommender, SequenceRecommender, TrainStep,
                        last_items, sample_negatives)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..movielens import GENRES
+from ..schema import GENRES
 from ..text import tokenize_title
 from .base import Recommender
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..config import TrainConfig
 from ..keys import data_key
-from ..utils import atomic_file
+from ..io import atomic_file
 from .base import Recommender
 
 import keras  # noqa: E402
