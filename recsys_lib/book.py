@@ -15,7 +15,6 @@ import platform
 import sys
 import threading
 import time
-from importlib import metadata
 from pathlib import Path
 
 __all__ = ["ROOT", "toc_notebooks", "run_notebook", "run_book"]
@@ -126,13 +125,9 @@ def run_notebook(path: Path, output: Path, profile: str = "full") -> dict:
 
 
 def _versions() -> dict:
-    out = {"python": platform.python_version()}
-    for name in VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+    from .keys import package_versions
+
+    return {"python": platform.python_version(), **package_versions(VERSIONED)}
 
 
 def write_reproducibility(log: list[dict], wall_seconds: float | None = None, jobs: int = 1) -> None:

@@ -29,8 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .datakey import data_key
+
 __all__ = ["fingerprint", "behaviour_key", "normalised_code", "module_closure", "data_key",
-           "RECORD_MODULES", "RECORD_FUNCTIONS", "array_digest"]
+           "RECORD_MODULES", "RECORD_FUNCTIONS", "array_digest",
+           "package_versions"]
 
 PACKAGE = "recsys_lib"
 HERE = Path(__file__).resolve().parent
@@ -132,31 +135,12 @@ def behaviour_key(model_module: str) -> str:
     return h.hexdigest()
 
 
-def _frame_bytes(df) -> bytes:
-    import pandas as pd
-
-    cols = sorted(map(str, df.columns))
-    head = json.dumps([cols, [str(df[c].dtype) for c in cols], len(df)]).encode()
-    body = pd.util.hash_pandas_object(df[cols], index=False).to_numpy().tobytes()
-    return head + body
-
-
-def data_key(split) -> str:
-    """A hash of the split's content: its interactions and its side tables."""
-    h = hashlib.sha256(f"{split.num_users}x{split.num_items}".encode())
-    for part in (split.train, split.valid, split.test):
-        h.update(_frame_bytes(part))
-    for side in ("items", "users"):
-        table = getattr(split, side, None)
-        h.update(side.encode() + (b"-" if table is None else _frame_bytes(table)))
-    return h.hexdigest()[:16]
-
-
-def _versions() -> dict:
+def package_versions(names=VERSIONED) -> dict:
+    """``{distribution: version}`` of the installed ones among ``names``."""
     import importlib.metadata as md
 
     out = {}
-    for dist in VERSIONED:
+    for dist in names:
         try:
             out[dist] = md.version(dist)
         except md.PackageNotFoundError:
@@ -172,7 +156,7 @@ def fingerprint(name: str, split, seed: int = 0, overrides: dict | None = None,
     e = entry(name)
     config = e.config(**(overrides or {}))
     parts = {"model": name, "config": config.key_dict(), "seed": int(seed),
-             "strategy": strategy, "data": data_key(split), "versions": _versions(),
+             "strategy": strategy, "data": data_key(split), "versions": package_versions(),
              "code": behaviour_key(e.module)}
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import TrainConfig
-from ..keys import data_key
+from ..datakey import data_key
 from ..io import atomic_file
 from .base import Recommender
 
