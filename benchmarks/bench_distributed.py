@@ -39,15 +39,15 @@ def row(setting: str, rec: dict, seconds: float) -> dict:
 def main(epochs: int = 2) -> list[dict]:
     hp = {"epochs": epochs, "eval_every": epochs, "batch_size": 128}
     rows = []
-    one = train_under(tf.distribute.get_strategy(), "gru4rec", hyperparameters=hp)
+    one = train_under(tf.distribute.get_strategy(), "gru4rec", overrides=hp)
     rows.append(row("one device", one, one["seconds"]))
     print(json.dumps(rows[-1]), flush=True)
-    mirrored = train_under(tf.distribute.MirroredStrategy(devices), "gru4rec", hyperparameters=hp)
+    mirrored = train_under(tf.distribute.MirroredStrategy(devices), "gru4rec", overrides=hp)
     rows.append(row("MirroredStrategy x2 logical CPUs", mirrored, mirrored["seconds"]))
     print(json.dumps(rows[-1]), flush=True)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"process_peak_rss_MiB": round(rss, 1)}), flush=True)
-    cluster = run_local_cluster("gru4rec", workers=2, hyperparameters=hp, timeout=1800)
+    cluster = run_local_cluster("gru4rec", workers=2, overrides=hp, timeout=1800)
     rows.append(row("MultiWorkerMirroredStrategy, 2 workers on localhost", cluster,
                     cluster["seconds"]))
     rows[-1]["worker_peak_rss_MiB"] = cluster.get("peak_rss_MiB")

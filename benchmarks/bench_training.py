@@ -6,6 +6,9 @@ second in those epochs, and the process's peak resident memory. Run:
 
     make bench            (or python benchmarks/bench_training.py [model ...])
 
+``examples_per_s`` counts what an epoch iterates over (``model.examples_per_epoch``: windows of a
+history for the RNNs, prefixes for Caser, interaction triples for BPR); the RNNs' windows each
+train several (prefix, next item) targets, counted as ``targets_per_s``.
 The chapters' early-stopping runs add one validation pass (943 users x 1,682 items) per epoch.
 """
 from __future__ import annotations
@@ -20,21 +23,6 @@ from recsys_lib.registry import make_model
 from recsys_lib.utils import set_seed
 
 
-def examples_per_epoch(model, split) -> int:
-    """What one epoch iterates over: prefixes for sequence models, interactions x (1 + negatives)
-    for pointwise ones, items for the item-only model (its loss is summed per item), user
-    vectors through the discriminator and the generator steps for CFGAN."""
-    if hasattr(model, "trained_targets"):        # sequence-to-sequence windows (chapter 5)
-        return model.trained_targets
-    if hasattr(model, "targets_"):               # one prefix per example (Caser)
-        return len(model.targets_)
-    if model.name == "cnn-item-only":
-        return split.num_items
-    if model.name == "cfgan":                    # each user's vector: one D update, one G update
-        return len(model._active) * (model.d_steps + model.g_steps)
-    return len(split.train) * (1 + getattr(model, "negatives", 0))
-
-
 def bench(name: str, split, epochs: int = 3) -> dict:
     set_seed(0)
     model = make_model(name, seed=0, epochs=1)
@@ -45,16 +33,25 @@ def bench(name: str, split, epochs: int = 3) -> dict:
     for e in range(epochs):
         model._run_epoch(e + 2)
     wall = (time.perf_counter() - t0) / epochs
-    n = examples_per_epoch(model, split)
-    return {"model": name, "examples_per_epoch": n, "first_epoch_s": round(first, 2),
-            "epoch_s": round(wall, 2), "examples_per_s": round(n / wall),
-            "params": model.num_params}
+    n = model.examples_per_epoch          # windows, triples, rows: what one epoch iterates over
+    row = {"model": name, "examples_per_epoch": n, "first_epoch_s": round(first, 2),
+           "epoch_s": round(wall, 2), "examples_per_s": round(n / wall),
+           "params": model.num_params}
+    if hasattr(model, "trained_targets"):  # windows train several (prefix, next item) targets
+        row["targets_per_s"] = round(model.trained_targets / wall)
+    return row
 
 
-DEFAULT = ("cnn-item-only", "cnn-content", "caser", "lstm", "gru4rec", "cfgan")
+def default_models() -> list[str]:
+    """Every registered model that trains with TensorFlow, but variants of another entry."""
+    from recsys_lib.registry import MODELS
+
+    deep = [n for n, e in MODELS.items() if not e.fixed and e.model_class().uses_tensorflow]
+    return [n for n in deep if n != "bpr"]
 
 
-def main(names=DEFAULT) -> list[dict]:
+def main(names=None) -> list[dict]:
+    names = names or default_models()
     split = load_split("ml-100k")
     rows = []
     for name in names:
@@ -66,4 +63,4 @@ def main(names=DEFAULT) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or DEFAULT)
+    main(sys.argv[1:])

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 __all__ = ["baseline_table", "long_tail_share", "load_seed_records", "summarise", "paired_test",
-           "holm", "against_best_baseline", "registered_records", "results_table"]
+           "holm", "against_best_baseline", "registered_records", "results_table", "seed_band"]
 
 from .metrics import METRICS as _NAMES  # noqa: E402
 
@@ -105,6 +105,23 @@ def results_table(records: dict):
                             for m in METRICS},
                          "test NDCG@10 95% CI": "[{:.3f}, {:.3f}]".format(*r["test NDCG@10 CI"])}
     return pd.DataFrame(rows).T
+
+
+def seed_band(records: list[dict], part: str = "test", metric: str = "NDCG@10",
+              widen: float = 2.0) -> dict:
+    """The band a fresh run of a model should land in: the range of its stored seeds, widened
+    by ``widen`` standard deviations over those seeds on each side.
+
+    Training that depends on the processor (see the Reproducibility page) gives another
+    computer slightly different digits; a run that falls outside this band is a regression,
+    not noise. Returns ``{"lo", "hi", "min", "max", "sd", "seeds"}``.
+    """
+    vals = np.array([r[part][metric] for r in records], float)
+    if vals.size < 2:
+        raise ValueError("a band needs at least two stored seeds")
+    sd = float(vals.std(ddof=1))
+    return {"lo": float(vals.min() - widen * sd), "hi": float(vals.max() + widen * sd),
+            "min": float(vals.min()), "max": float(vals.max()), "sd": sd, "seeds": int(vals.size)}
 
 
 def summarise(records: list[dict]) -> dict:
