@@ -14,13 +14,17 @@ _PUBLIC_KEYS = ("model", "dataset", "seed", "fingerprint", "overrides", "valid",
 
 
 def parse_overrides(pairs) -> dict:
-    """``["dim=64", "loss=bce"]`` -> ``{"dim": 64, "loss": "bce"}`` (values read as JSON when
-    they parse, else as strings)."""
+    """``["dim=64", "loss=bce", "stream=true"]`` -> ``{"dim": 64, "loss": "bce", "stream": True}``
+    (true/false/none in any case, then JSON when it parses, else the string)."""
     out = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"--set takes NAME=VALUE, got {pair!r}")
+        words = {"true": True, "false": False, "none": None, "null": None}
+        if value.strip().lower() in words:
+            out[key.strip()] = words[value.strip().lower()]
+            continue
         try:
             out[key.strip()] = json.loads(value)
         except json.JSONDecodeError:
@@ -126,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one config setting (repeatable), e.g. --set dim=64; the "
                         "record is then printed, not stored over the model's default one")
     e.add_argument("--tune", action="store_true",
-                   help="grid-search the model's search space on validation first")
+                   help="grid-search the model's search space on validation first; the tuned "
+                        "record is printed, not stored over the model's default one")
     e.set_defaults(func=_cmd_evaluate)
 
     t = sub.add_parser("tune", help="grid-search a model's search space on the validation split")

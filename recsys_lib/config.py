@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+import numpy as np
 
 __all__ = ["Config", "TrainConfig", "param"]
 
@@ -71,18 +74,18 @@ class Config:
             if m.get("none_ok"):
                 return None
             self._fail(f, value, f"a {kind.__name__}")
+        is_bool = isinstance(value, (bool, np.bool_))                          # NumPy's too
         if kind is bool:
-            if not isinstance(value, (bool,)) and value not in (0, 1):
+            if not is_bool:
                 self._fail(f, value, "True or False")
             value = bool(value)
-        elif kind is int:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                    not float(value).is_integer():
+        elif kind is int:                       # NumPy integers are integers; 2.0 is 2
+            if is_bool or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+                    or not float(value).is_integer():
                 self._fail(f, value, "an integer")
             value = int(value)
         elif kind is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                    not math.isfinite(value):
+            if is_bool or not isinstance(value, numbers.Real) or not math.isfinite(value):
                 self._fail(f, value, "a finite number")
             value = float(value)
         elif kind is str and not isinstance(value, str):

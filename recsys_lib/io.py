@@ -20,6 +20,9 @@ def atomic_file(path, mode: str = "wb"):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)          # mkstemp makes 0600; a record is for everyone to read
     try:
         with os.fdopen(fd, mode) as f:
             yield f

@@ -32,16 +32,21 @@ import numpy as np
 from .datakey import data_key
 
 __all__ = ["fingerprint", "behaviour_key", "normalised_code", "module_closure", "data_key",
-           "RECORD_MODULES", "RECORD_FUNCTIONS", "array_digest",
+           "RECORD_MODULES", "RECORD_FUNCTIONS", "NUMERIC_ENV", "array_digest",
            "package_versions"]
 
 PACKAGE = "recsys_lib"
 HERE = Path(__file__).resolve().parent
-#: modules that score a fitted model, part of every key (with what they import)
-RECORD_MODULES = ("recsys_lib.metrics",)
-#: the functions that turn a fitted model into a result record, part of every key
+#: modules every result depends on, part of every key (with what they import): the metrics,
+#: the split (``train_matrix``, ``sequences``, ``exclusions`` are what models and metrics read),
+#: and the package's ``__init__`` (it sets TensorFlow's defaults, e.g. oneDNN off)
+RECORD_MODULES = ("recsys_lib.metrics", "recsys_lib.splits", "recsys_lib")
+#: the functions that build, seed and record a run, part of every key
 RECORD_FUNCTIONS = ("recsys_lib.experiment:run_experiment", "recsys_lib.experiment:_round",
-                    "recsys_lib.report:long_tail_share")
+                    "recsys_lib.report:long_tail_share", "recsys_lib.utils:set_seed",
+                    "recsys_lib.registry:make_model", "recsys_lib.registry:Entry")
+#: environment settings that change TensorFlow's numerics, part of every key
+NUMERIC_ENV = ("TF_ENABLE_ONEDNN_OPTS", "TF_DETERMINISTIC_OPS", "KERAS_BACKEND")
 VERSIONED = ("keras", "tensorflow", "tensorflow-cpu", "numpy", "scipy", "pandas")
 
 
@@ -58,6 +63,8 @@ def normalised_code(source: str) -> str:
 
 
 def _module_file(module: str) -> Path:
+    if module == PACKAGE:
+        return HERE / "__init__.py"
     rel = module.split(".")[1:]
     path = HERE.joinpath(*rel)
     if (path / "__init__.py").is_file():
@@ -155,8 +162,11 @@ def fingerprint(name: str, split, seed: int = 0, overrides: dict | None = None,
 
     e = entry(name)
     config = e.config(**(overrides or {}))
+    import os
+
     parts = {"model": name, "config": config.key_dict(), "seed": int(seed),
              "strategy": strategy, "data": data_key(split), "versions": package_versions(),
+             "env": {k: os.environ.get(k) for k in NUMERIC_ENV},
              "code": behaviour_key(e.module)}
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

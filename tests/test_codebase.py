@@ -147,6 +147,32 @@ def test_raising_epochs_extends_a_checkpointed_run(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_checkpoint_that_cannot_be_extended_exactly_is_refused(tmp_path):
+    split = block_split()
+    kw = tiny("bpr", eval_every=2, patience=10)
+    make_model("bpr", **dict(kw, epochs=3)).fit(split, checkpoint_dir=tmp_path / "a")
+    with pytest.raises(ValueError, match="not a multiple of eval_every"):
+        make_model("bpr", **dict(kw, epochs=6)).fit(split, checkpoint_dir=tmp_path / "a")
+    make_model("bpr", **dict(kw, epochs=4)).fit(split, checkpoint_dir=tmp_path / "b")
+    with pytest.raises(ValueError, match="more than epochs=2"):
+        make_model("bpr", **dict(kw, epochs=2)).fit(split, checkpoint_dir=tmp_path / "b")
+
+
+def test_config_takes_numpy_numbers_and_refuses_ambiguous_booleans():
+    assert model_config("itemknn", k=np.int64(20)).k == 20
+    assert model_config("ease", l2=np.float32(0.5)).l2 == 0.5
+    assert model_config("gru4rec", stream=np.bool_(True)).stream is True
+    for bad in (1, 1.0, "True"):
+        with pytest.raises(ValueError, match="stream must be True or False"):
+            model_config("gru4rec", stream=bad)
+
+
+def test_a_property_keeps_its_own_error():
+    model = make_model("gru4rec", stream=True)
+    with pytest.raises(AttributeError, match="not counted when streaming"):
+        model.trained_targets
+
+
 def test_a_checkpoint_is_bound_to_its_data(tmp_path):
     a, b = block_split(seed=0), block_split(seed=1)
     assert (a.num_users, a.num_items) == (b.num_users, b.num_items)

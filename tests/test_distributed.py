@@ -133,7 +133,8 @@ def test_cluster_helpers():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, step", [("bpr", "train"), ("gru4rec", "train"), ("cfgan", "d"),
-                                        ("cfgan", "g")])
+                                        ("cfgan", "g"), ("cnn-item-only", "train"),
+                                        ("caser", "train")])
 def test_one_step_on_two_replicas_equals_one_step_on_one_device(name, step):
     """The claim the loop rests on: with replica-scaled gradients, one step under
     MirroredStrategy over 2 logical CPUs is the single-device step on the same global batch
@@ -147,13 +148,18 @@ def test_one_step_on_two_replicas_equals_one_step_on_one_device(name, step):
         from recsys_lib.registry import make_model
         from recsys_lib.testing import block_split, tiny
         split, B, name, step = block_split(), 32, {name!r}, {step!r}
-        kw = tiny(name, batch_size=B, **({{"dropout": 0.0}} if name == "gru4rec" else {{}}))
+        kw = tiny(name, batch_size=B, **({{"dropout": 0.0}} if name in ("gru4rec", "caser") else {{}}))
 
         def one_batch(m):
             if name == "bpr":
                 return (m._users[:B], m._pos[:B], (m._pos[:B] + 1) % m.num_items_)
             if name == "gru4rec":
                 return (m.windows_[:B], m.targets_[:B], m.weights_[:B])
+            if name == "cnn-item-only":
+                return (m.features_[:B][..., None], np.linspace(0, 1, B).astype(np.float32),
+                        np.linspace(0.5, 2, B).astype(np.float32))
+            if name == "caser":
+                return (m.users_[:B], m.windows_[:B], m.targets_[:B], np.zeros((B, 1), np.int32))
             R = m._R[:B]
             half = (np.arange(R.size).reshape(R.shape) % 2).astype(np.float32)
             return (R, half) if step == "d" else (R, half, 1 - half)

@@ -142,6 +142,24 @@ def test_help_describes_every_argument():
             assert word in text, (cmd, word)
 
 
+def test_cli_settings_read_booleans_numbers_and_strings():
+    from recsys_lib.cli import parse_overrides
+
+    assert parse_overrides(["stream=True", "dim=64", "loss=bce", "stride=none", "lr=1e-3"]) == \
+        {"stream": True, "dim": 64, "loss": "bce", "stride": None, "lr": 1e-3}
+
+
+def test_records_are_readable_by_everyone(tmp_path):
+    import os
+    import stat
+
+    write_json({"a": 1}, tmp_path / "r.json")
+    mode = stat.S_IMODE(os.stat(tmp_path / "r.json").st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
+
+
 def test_evaluate_rejects_a_bad_setting_before_loading_data():
     out = _cli("evaluate", "ease", "--set", "l2=-1", timeout=60)
     assert out.returncode == 1 and "l2 must be > 0" in out.stderr

@@ -26,7 +26,7 @@ def test_every_registered_model_scores_all_items(name):
     assert np.isfinite(s).all()
     assert model.score(users, which="test").shape == (3, split.num_items)
     assert model.num_params > 0
-    with pytest.raises(ValueError, match="users"):
+    with pytest.raises(ValueError, match="user code"):
         model.score(np.array([split.num_users]))
 
 

@@ -47,6 +47,9 @@ class Recommender:
         config = self.__dict__.get("config")
         if config is not None and name in config.field_names():
             return getattr(config, name)
+        prop = getattr(type(self), name, None)
+        if isinstance(prop, property):      # a property that raised: let its own error through
+            return prop.fget(self)
         raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
 
     def fit(self, split, **kwargs) -> "Recommender":
@@ -69,7 +72,7 @@ class Recommender:
         n = self.__dict__.get("num_users_")
         if n is None:
             raise RuntimeError(f"{type(self).__name__} must be fitted before score()")
-        return as_codes(users, n, "users")
+        return as_codes(users, n, "user")
 
     @staticmethod
     def _check_which(which) -> str:

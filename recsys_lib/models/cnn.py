@@ -96,9 +96,12 @@ class ArticleCNNNet(TrainStep, keras.Sequential):
 
     def train_step(self, data):
         x, y, w = data
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
+            # Keras scales a compiled loss by 1 / replicas inside a replica; undo that, since
+            # ``apply_loss`` scales the gradients itself (with one device: times 1, unchanged)
             loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True), sample_weight=w,
-                                     training=True)
+                                     training=True) * replicas
         return self.apply_loss(tape, loss)
 
 

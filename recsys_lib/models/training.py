@@ -299,7 +299,8 @@ class EarlyStoppingRecommender(Recommender):
                 outs.append(fn(batch))
         if not outs:
             raise ValueError("an epoch had no batches: fewer examples than one batch?")
-        return {k: float(tf.reduce_mean(tf.stack([o[k] for o in outs]))) for k in outs[0]}
+        return {k: float(tf.stack([o[k] for o in outs]).numpy().astype(np.float64).mean())
+                for k in outs[0]}
 
     def _train(self, split, checkpoint_dir=None) -> None:
         from ..metrics import evaluate
@@ -388,7 +389,8 @@ class _Checkpoint:
         settings = model.config.key_dict()
         settings.pop("epochs")                 # a longer run extends this one
         self.identity = {"class": type(model).__name__, "settings": settings,
-                         "seed": model.seed, "data": data_key(split)}
+                         "seed": model.seed, "data": data_key(split),
+                         "replicas": int(model.strategy_.num_replicas_in_sync)}
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -425,8 +427,18 @@ class _Checkpoint:
                           if (meta.get("identity") or {}).get(k) != self.identity[k])
             raise ValueError(f"checkpoint {self.path} belongs to another model or setting "
                              f"(differs in: {', '.join(diff)}); delete it or use another directory")
+        state, m = meta["state"], self.model
+        if state["epoch"] > m.epochs:
+            raise ValueError(f"checkpoint {self.path} has trained {state['epoch']} epochs, more "
+                             f"than epochs={m.epochs}; use another directory")
+        if state["epoch"] < m.epochs and not state["stopped"] and state["epoch"] % m.eval_every:
+            raise ValueError(f"checkpoint {self.path} ended at epoch {state['epoch']}, which is not "
+                             f"a multiple of eval_every={m.eval_every}: its final check would make "
+                             "a longer run differ from a fresh one; use another directory")
         variables = self._variables()
-        if sum(k.startswith("v") for k in arrays) != len(variables):
+        shapes = [tuple(v.shape) for v in variables]
+        stored = [tuple(arrays[f"v{i}"].shape) for i in range(len(variables)) if f"v{i}" in arrays]
+        if sum(k.startswith("v") for k in arrays) != len(variables) or stored != shapes:
             raise ValueError(f"checkpoint {self.path} does not match the network's variables")
         for i, v in enumerate(variables):
             v.assign(arrays[f"v{i}"])
@@ -435,7 +447,7 @@ class _Checkpoint:
         best_w = None
         if meta["n_best"]:
             best_w = {k: [arrays[f"b_{k}_{i}"] for i in range(n)] for k, n in meta["n_best"].items()}
-        return meta["state"], best_w
+        return state, best_w
 
 
 def _is_worker_not_chief() -> bool:
