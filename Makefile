@@ -30,7 +30,8 @@ data: setup
 	$(BIN)/python -m recsys_lib data fetch
 
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:randomly
-# two pytest workers: test files (and notebooks, whose cells must run in order) stay together
+# two pytest workers, each test file on one; nbval runs the notebooks in two lanes
+# (recsys_lib.book nbval), each notebook once, after the chapters whose models it reuses
 PARALLEL := -n 2 --dist loadfile
 
 book: data
@@ -43,7 +44,7 @@ report: data
 
 test: setup
 	$(BIN)/python -m pytest $(PARALLEL) tests
-	$(BIN)/python -m pytest $(PARALLEL) $(NBVAL) notebooks
+	$(BIN)/python -m recsys_lib.book nbval -- $(NBVAL)
 	@left="$$(git ls-files --others --exclude-standard -- notebooks)"; \
 	  if [ -n "$$left" ]; then echo "executing the notebooks left files behind: $$left"; exit 1; fi
 

@@ -1,6 +1,7 @@
 """Execute the book's notebooks with papermill, in ``_toc.yml`` order, and record costs.
 
     python -m recsys_lib.book run [--profile full|smoke] [--output-dir DIR] [--only NAME]
+    python -m recsys_lib.book nbval [--lanes 2] -- PYTEST_ARGS    (what ``make test`` runs)
 
 With the default output (the notebooks themselves) the executed notebooks replace the
 committed ones, and ``book/_generated/`` receives the run log and the table that the
@@ -17,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["ROOT", "toc_notebooks", "run_notebook", "run_book"]
+__all__ = ["ROOT", "toc_notebooks", "run_notebook", "run_book", "plan_lanes", "run_nbval"]
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "book" / "_generated"
@@ -231,6 +232,59 @@ def run_book(profile: str = "full", output_dir: Path | None = None, only=None,
     return log
 
 
+def plan_lanes(books: list[Path], lanes: int = 2, seconds: dict | None = None) -> list[list[Path]]:
+    """Split the notebooks into ``lanes`` sequences that run side by side.
+
+    Longest first (by ``seconds``, the last full run), each to the lane that frees up first,
+    and a notebook only after the chapters it needs are planned to have finished (so that it
+    restores their models instead of training them again). Within a lane, notebooks run in
+    the planned order.
+    """
+    seconds = expected_seconds("full") if seconds is None else seconds
+    stems = {p.stem for p in books}
+    needs = {p.stem: notebook_needs(p) & stems for p in books}
+    cost = {p.stem: seconds.get(p.stem, max(seconds.values(), default=60.0)) for p in books}
+    pending = sorted(books, key=lambda p: -cost[p.stem])
+    plan, free, done_at = [[] for _ in range(lanes)], [0.0] * lanes, {}
+    while pending:
+        lane = min(range(lanes), key=lambda i: free[i])
+        ready = [p for p in pending if needs[p.stem] <= set(done_at)]
+        if not ready:
+            raise RuntimeError(f"cannot order the notebooks: {[p.stem for p in pending]}")
+        # prefer one whose needs are done by the time this lane is free; else the soonest ready
+        on_time = [p for p in ready if max((done_at[n] for n in needs[p.stem]), default=0.0)
+                   <= free[lane]]
+        p = on_time[0] if on_time else min(ready, key=lambda q: max(done_at[n] for n in needs[q.stem]))
+        start = max([free[lane]] + [done_at[n] for n in needs[p.stem]])
+        done_at[p.stem] = free[lane] = start + cost[p.stem]
+        plan[lane].append(p)
+        pending.remove(p)
+    return [lane for lane in plan if lane]
+
+
+def run_nbval(pytest_args: list[str], lanes: int = 2) -> int:
+    """nbval over every notebook of the book, ``lanes`` pytest processes side by side
+    (``plan_lanes``); each notebook runs once, in its own kernel. Returns the exit status."""
+    import subprocess
+    import tempfile
+
+    plan = plan_lanes(toc_notebooks(), lanes)
+    procs = []
+    with tempfile.TemporaryDirectory(prefix="nbval-") as tmp:
+        for i, lane in enumerate(plan):
+            log = open(Path(tmp) / f"lane-{i}.log", "w+")
+            cmd = [sys.executable, "-m", "pytest", *pytest_args, *map(str, lane)]
+            print(f"lane {i}: {' '.join(p.stem for p in lane)}", flush=True)
+            procs.append((subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT), log))
+        codes = []
+        for i, (proc, log) in enumerate(procs):
+            codes.append(proc.wait())
+            log.seek(0)
+            print(f"----- lane {i} (exit {codes[-1]})\n" + log.read(), flush=True)
+            log.close()
+    return next((c for c in codes if c), 0)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m recsys_lib.book")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -241,7 +295,13 @@ def main(argv=None) -> int:
     r.add_argument("--only", nargs="*", help="notebook names (stems) to run")
     r.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                    help="notebooks executed at a time (default: 2, or 1 on a single core)")
+    n = sub.add_parser("nbval", help="nbval over every notebook, two pytest processes side by side")
+    n.add_argument("--lanes", type=int, default=2)
+    n.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: pytest's arguments")
     args = p.parse_args(argv)
+    if args.cmd == "nbval":
+        rest = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+        return run_nbval(rest, args.lanes)
     run_book(args.profile, args.output_dir, args.only, args.jobs)
     return 0
 
