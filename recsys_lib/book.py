@@ -59,27 +59,44 @@ class _PeakMemory:
     RSS of the kernel alone. Where PSS is not available, RSS stands in.
     """
 
-    def __init__(self, every: float = 0.5):
+    def __init__(self, every: float = 0.25, pss_every: float = 5.0):
         import psutil
 
-        self.proc, self.every, self.peak, self.peak_kernel_rss = psutil.Process(), every, 0, 0
+        self.proc, self.every, self.pss_every = psutil.Process(), every, pss_every
+        self.peak, self.peak_kernel_rss = 0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
+        # RSS is cheap to read; PSS costs tens of milliseconds per large process (the kernel
+        # walks its page tables), so it is read every ``pss_every`` seconds and whenever the
+        # summed RSS has grown by 64 MiB past its highest (a PSS peak comes with a high RSS)
         import psutil
 
+        top_rss, last_pss = 0, 0.0
         while not self._stop.is_set():
-            total = 0
+            procs = []
             for c in self.proc.children(recursive=True):
                 try:
-                    info = c.memory_full_info()
-                    total += getattr(info, "pss", info.rss)
-                    if "kernel" in " ".join(c.cmdline()):
-                        self.peak_kernel_rss = max(self.peak_kernel_rss, info.rss)
+                    procs.append((c, c.memory_info().rss))
                 except psutil.Error:
                     pass
-            self.peak = max(self.peak, total)
+            rss = sum(r for _, r in procs)
+            for c, r in procs:
+                try:
+                    if "kernel" in " ".join(c.cmdline()):
+                        self.peak_kernel_rss = max(self.peak_kernel_rss, r)
+                except psutil.Error:
+                    pass
+            now = time.perf_counter()
+            if rss > top_rss + 64 * 2**20 or now - last_pss >= self.pss_every:
+                top_rss, last_pss, total = max(top_rss, rss), now, 0
+                for c, r in procs:
+                    try:
+                        total += getattr(c.memory_full_info(), "pss", r)
+                    except psutil.Error:
+                        pass
+                self.peak = max(self.peak, total)
             self._stop.wait(self.every)
 
     def __enter__(self):
