@@ -21,10 +21,15 @@ def test_evaluate_prints_and_writes_one_json_object(tmp_path, ml100k):
     rec = json.loads(out.stdout)
     assert KEYS <= set(rec)
     assert rec["model"] == "pop" and rec["dataset"] == "ml-100k" and rec["seed"] == 3
+    # the summary results/<dataset>/<model>.json is seed 0's; other seeds write their own record
+    assert not (tmp_path / "results" / "ml-100k" / "pop.json").exists()
+    out = _run(["evaluate", "pop", "--seed", "0"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    rec0 = json.loads(out.stdout)
     for part in ("valid", "test"):
         assert set(rec[part]) == {"HR@10", "NDCG@10", "MRR@10"}
     saved = json.loads((tmp_path / "results" / "ml-100k" / "pop.json").read_text())
-    assert saved == rec
+    assert saved == rec0
     per_user = json.loads((tmp_path / "results" / "ml-100k" / "seeds" / "pop-seed3.json").read_text())
     assert len(per_user["per_user_test_ndcg"]) == 943
 
