@@ -20,7 +20,7 @@ import time
 from recsys_lib.cli import _PUBLIC_KEYS
 from recsys_lib.experiment import cached_experiment, load_split, results_dir
 from recsys_lib.registry import MODELS, model_config
-from recsys_lib.utils import write_json
+from recsys_lib.io import write_json
 
 
 def plan(dataset: str = "ml-100k"):

@@ -5,9 +5,7 @@ import random
 
 import numpy as np
 
-from .io import atomic_file, write_json  # noqa: F401  (re-exported for older imports)
-
-__all__ = ["set_seed", "glue", "atomic_file", "write_json"]
+__all__ = ["set_seed", "glue"]
 
 
 def set_seed(seed: int, deterministic: bool = True, tensorflow: bool = True) -> None:

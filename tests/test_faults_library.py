@@ -13,7 +13,7 @@ import pytest
 
 from recsys_lib.registry import MODELS, make_model
 from recsys_lib.testing import block_split, tiny
-from recsys_lib.utils import atomic_file, write_json
+from recsys_lib.io import atomic_file, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
