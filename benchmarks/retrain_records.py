@@ -3,7 +3,8 @@
     python benchmarks/retrain_records.py [--dry-run]
 
 Each record is rerun through ``cached_experiment`` with the model, seed, tag and overrides
-it was made with (a record that is already current is kept, so an interrupted run resumes
+it was made with, and a registered model without records gets its seed records (three seeds
+if its seed matters, else one) (a record that is already current is kept, so an interrupted run resumes
 where it stopped). Records made under a ``tf.distribute`` strategy are rerun in a fresh
 process over two logical CPUs. The seed-0 default records also refresh the public
 ``results/<dataset>/<model>.json`` summaries.
@@ -38,6 +39,15 @@ def plan(dataset: str = "ml-100k"):
                          if k in default and default[k] is not None and default[k] != v}
         out.append({"name": name, "seed": seed, "tag": tag, "overrides": overrides,
                     "strategy": rec.get("strategy")})
+    # a registered model with no default record yet gets one per seed it needs: 0, 1 and 2
+    # for a model whose seed matters, 0 alone for a deterministic one
+    have = {(j["name"], j["seed"]) for j in out if not j["tag"]}
+    for name, e in MODELS.items():
+        seeded = e.model_class().seeded
+        for seed in (0, 1, 2) if seeded else (0,):
+            if (name, seed) not in have:
+                out.append({"name": name, "seed": seed, "tag": "", "overrides": {},
+                            "strategy": None})
     return out
 
 

@@ -53,14 +53,16 @@ def _cmd_fetch(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .experiment import load_split, run_experiment, tune
+    from .experiment import load_split, run_experiment
+    from .tuning import tune
     from .registry import model_config
 
     overrides = parse_overrides(args.set)
     model_config(args.model, **overrides)           # a bad setting fails before any data loads
     split = load_split(args.dataset)
     if args.tune:
-        overrides = {**tune(args.model, split, seed=args.seed)["best"], **overrides}
+        overrides = {**tune(args.model, split, seed=args.seed, dataset=args.dataset,
+                            progress=_show_trial)["best"], **overrides}
     rec = run_experiment(args.model, split, seed=args.seed, dataset=args.dataset,
                          overrides=overrides)
     if overrides:       # a variant: keep the default record of the model untouched
@@ -70,19 +72,27 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _show_trial(row, done, budget):
+    print(f"  [{done}/{budget}] {row['hyperparameters']}  valid NDCG@10="
+          f"{row['valid']['NDCG@10']:.4f} ({row['train_seconds']:.1f} s)", file=sys.stderr, flush=True)
+
+
 def _cmd_tune(args) -> int:
-    from .experiment import load_split, results_dir, tune
-    from .io import write_json
+    from .experiment import load_split
+    from .registry import entry
+    from .tuning import TRIALS, open_edges, tune, tuning_path
 
+    entry(args.model)
+    trials = TRIALS if args.trials is None else args.trials
+    if trials < 1:
+        raise ValueError(f"--trials must be at least 1, got {trials}")
     split = load_split(args.dataset)
-
-    def show(row):
-        print(f"  {row['hyperparameters']}  valid NDCG@10={row['valid']['NDCG@10']:.4f} "
-              f"({row['train_seconds']:.1f} s)", file=sys.stderr, flush=True)
-
-    res = tune(args.model, split, seed=args.seed, progress=show)
-    write_json(res, results_dir() / args.dataset / "tuning" / f"{args.model}.json")
-    print(json.dumps({"model": args.model, "best": res["best"]}))
+    res = tune(args.model, split, seed=args.seed, trials=trials, dataset=args.dataset,
+               progress=_show_trial)
+    edges = open_edges(args.model, res["best"])
+    print(json.dumps({"model": args.model, "best": res["best"], "valid": res["best_valid"],
+                      "trials": len(res["trials"]), "seconds": res["seconds"],
+                      "record": tuning_path(args.model, args.dataset).name, "open_edges": edges}))
     return 0
 
 
@@ -130,14 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one config setting (repeatable), e.g. --set dim=64; the "
                         "record is then printed, not stored over the model's default one")
     e.add_argument("--tune", action="store_true",
-                   help="grid-search the model's search space on validation first; the tuned "
+                   help="tune the model on validation first (as the tune command); the tuned "
                         "record is printed, not stored over the model's default one")
     e.set_defaults(func=_cmd_evaluate)
 
-    t = sub.add_parser("tune", help="grid-search a model's search space on the validation split")
+    t = sub.add_parser("tune", help="search a model's space on validation with the shared budget "
+                                    "(Optuna TPE; resumes an interrupted search)")
     t.add_argument("model", choices=list(MODELS), metavar="MODEL", help=f"one of: {names}")
     t.add_argument("--seed", type=int, default=0, help=seed_help)
     t.add_argument("--dataset", default="ml-100k", choices=["ml-100k", "ml-1m"], help=data_help)
+    t.add_argument("--trials", type=int, default=None,
+                   help="the budget (default: recsys_lib.tuning.TRIALS, the same for every model)")
     t.set_defaults(func=_cmd_tune)
 
     r = sub.add_parser("report", help="evaluate several models and print a markdown table")

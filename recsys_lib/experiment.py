@@ -1,7 +1,6 @@
-"""Train-and-evaluate under the protocol, grid tuning on validation, and result files."""
+"""Train-and-evaluate under the protocol, and result files (tuning: ``recsys_lib.tuning``)."""
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from pathlib import Path
@@ -9,12 +8,12 @@ from pathlib import Path
 from .keys import fingerprint
 from .metrics import bootstrap_ci, catalogue_coverage, evaluate
 from .model_store import save_model
-from .registry import entry, make_model
+from .registry import make_model
 from .report import long_tail_share
 from .io import write_json
 from .utils import set_seed
 
-__all__ = ["run_experiment", "cached_experiment", "fingerprint", "tune", "results_dir",
+__all__ = ["run_experiment", "cached_experiment", "fingerprint", "results_dir",
            "load_split", "write_json", "record_path", "strategy_label"]
 
 
@@ -88,6 +87,9 @@ def run_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
             "coverage@10": round(catalogue_coverage(test.topk, split.num_items), 4),
             "long_tail@10": round(long_tail_share(test.topk, split.train_matrix().sum(0).A1), 4),
             "per_user_test_ndcg": [round(float(x), 5) for x in test.per_user["NDCG@10"]]}
+    rec["test_input"] = getattr(model, "test_input", "input")
+    if rec["test_input"] == "refit":
+        rec["refit_epochs"] = int(model.best_epoch_)
     if label is not None:
         rec["strategy"] = label
     if hasattr(model, "history_"):
@@ -129,26 +131,3 @@ def cached_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
                          strategy=strategy)
     write_json(rec, path)
     return {**rec, "cached": False}
-
-
-def tune(name: str, split, seed: int = 0, grid: dict | None = None, progress=None) -> dict:
-    """Grid search on the validation split only; returns every config's validation metrics.
-
-    The grid is the config's ``space`` unless ``grid`` is given."""
-    grid = grid if grid is not None else entry(name).model_class().Config.space
-    keys = sorted(grid)
-    configs = [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
-    rows = []
-    for hp in configs:
-        model = make_model(name, seed=seed, **hp)
-        set_seed(seed, tensorflow=model.uses_tensorflow)
-        t0 = time.perf_counter()
-        model.fit(split)
-        secs = time.perf_counter() - t0
-        rows.append({"hyperparameters": hp, "valid": _round(evaluate(model, split, "valid").means),
-                     "train_seconds": round(secs, 2)})
-        if progress:
-            progress(rows[-1])
-    best = max(rows, key=lambda r: r["valid"]["NDCG@10"])
-    return {"model": name, "seed": seed, "criterion": "valid NDCG@10", "grid": grid,
-            "trials": rows, "best": best["hyperparameters"]}

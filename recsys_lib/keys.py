@@ -50,10 +50,18 @@ NUMERIC_ENV = ("TF_ENABLE_ONEDNN_OPTS", "TF_DETERMINISTIC_OPS", "KERAS_BACKEND")
 VERSIONED = ("keras", "tensorflow", "tensorflow-cpu", "numpy", "scipy", "pandas")
 
 
-def normalised_code(source: str) -> str:
-    """``source`` as a syntax-tree dump with docstrings removed (comments never reach it)."""
+def normalised_code(source: str, blank_defaults: bool = False) -> str:
+    """``source`` as a syntax-tree dump with docstrings removed (comments never reach it).
+
+    With ``blank_defaults`` the default value of every config field (the first argument of a
+    ``param(...)`` call) is replaced by ``None``: the tuner's key uses this, since a search
+    sets those defaults and must not go stale by doing so (its key holds the values instead).
+    """
     tree = ast.parse(source)
     for node in ast.walk(tree):
+        if blank_defaults and isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id == "param" and node.args:
+            node.args[0] = ast.Constant(None)
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
             if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
@@ -113,9 +121,9 @@ def module_closure(module: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=None)
-def _module_code_hash(module: str) -> str:
+def _module_code_hash(module: str, blank_defaults: bool = False) -> str:
     text = _module_file(module).read_text(encoding="utf-8")
-    return hashlib.sha256(normalised_code(text).encode()).hexdigest()
+    return hashlib.sha256(normalised_code(text, blank_defaults).encode()).hexdigest()
 
 
 @lru_cache(maxsize=None)
@@ -128,15 +136,16 @@ def _function_code_hash(target: str) -> str:
     raise LookupError(f"{target} not found")
 
 
-def behaviour_key(model_module: str) -> str:
-    """A hash of the normalised code a result of a model in ``model_module`` depends on."""
+def behaviour_key(model_module: str, blank_defaults: bool = False) -> str:
+    """A hash of the normalised code a result of a model in ``model_module`` depends on
+    (``blank_defaults``: see ``normalised_code``)."""
     mods = set(module_closure(model_module))
     for m in RECORD_MODULES:
         mods |= module_closure(m)
     mods -= {"recsys_lib.registry"}       # names and settings, hashed as the config
     h = hashlib.sha256()
     for m in sorted(mods):
-        h.update(f"{m}:{_module_code_hash(m)}\n".encode())
+        h.update(f"{m}:{_module_code_hash(m, blank_defaults)}\n".encode())
     for f in RECORD_FUNCTIONS:
         h.update(f"{f}:{_function_code_hash(f)}\n".encode())
     return h.hexdigest()

@@ -58,7 +58,7 @@ def save_model(model, name: str, split, seed: int = 0, overrides: dict | None = 
         return None
     fp = fp or fingerprint(name, split, seed, overrides)
     path = store_path(name, seed, fp)
-    weights = model.network_weights()
+    weights = model.stored_weights()
     meta = {"model": name, "history": model.history_, "best_epoch": int(model.best_epoch_),
             "train_seconds": float(model.train_seconds_),
             "networks": {k: len(v) for k, v in weights.items()}}

@@ -119,6 +119,9 @@ register("pop", _M + "baselines:Popularity", "general", "03_framework", "Popular
          baseline=True)
 register("itemknn", _M + "baselines:ItemKNN", "general", "03_framework", "ItemKNN", baseline=True)
 register("ease", _M + "baselines:EASE", "general", "03_framework", "EASE", baseline=True)
+register("rp3beta", _M + "baselines:RP3beta", "general", "03_framework", "RP3beta", baseline=True)
+register("ials", _M + "ials:IALS", "general", "03_framework", "iALS", baseline=True,
+         tiny=dict(factors=4, iterations=3))
 register("bpr", _M + "bpr:BPR", "general", "03_framework", "BPR-MF", baseline=True,
          smoke=dict(epochs=6), tiny=dict(epochs=4, eval_every=2, dim=8, batch_size=64))
 register("cnn-item-only", _M + "cnn:ItemOnlyCNN", "general", "04_cnn", "article CNN (items only)", kind="CNN",
@@ -128,6 +131,10 @@ register("cnn-content", _M + "cnn:ContentCNN", "general", "04_cnn", "content CNN
 register("caser", _M + "cnn:Caser", "sequence", "04_cnn", "Caser", kind="CNN",
          smoke=dict(epochs=2), tiny=dict(_SMALL, L=3, dim=8, n_h=4, n_v=2))
 register("markov", _M + "rnn:Markov", "sequence", "05_rnn", "Markov chain", baseline=True)
+register("sr", _M + "session:SequentialRules", "sequence", "05_rnn", "sequential rules",
+         baseline=True)
+register("vsknn", _M + "session:VSKNN", "sequence", "05_rnn", "V-SKNN", baseline=True,
+         tiny=dict(k=3, window=5))
 register("lstm", _M + "rnn:ArticleLSTM", "sequence", "05_rnn", "article LSTM", kind="RNN",
          smoke=dict(epochs=2), tiny=dict(_SMALL, L=4, dim=8, units=8))
 register("gru4rec", _M + "rnn:GRU4Rec", "sequence", "05_rnn", "GRU4Rec", kind="RNN",

@@ -11,7 +11,8 @@ import math
 import numpy as np
 
 __all__ = ["baseline_table", "long_tail_share", "load_seed_records", "summarise", "paired_test",
-           "holm", "against_best_baseline", "registered_records", "results_table", "seed_band"]
+           "holm", "against_best_baseline", "fair_comparison", "per_user_mean", "verdict_word",
+           "registered_records", "results_table", "seed_band"]
 
 from .metrics import METRICS as _NAMES  # noqa: E402
 
@@ -176,27 +177,74 @@ def holm(pvalues) -> np.ndarray:
     return adj
 
 
-def against_best_baseline(records: dict, baselines, others, alpha: float = 0.05) -> dict:
-    """Compare each model in ``others`` with the best of ``baselines``, per user.
+def per_user_mean(records: list[dict], key: str = "per_user_test_ndcg") -> np.ndarray:
+    """Each user's value averaged over a model's seed records (the same users in each)."""
+    arrays = [np.asarray(r[key], float) for r in records]
+    if not arrays or any(a.shape != arrays[0].shape for a in arrays):
+        raise ValueError("seed records must hold per-user values of the same users")
+    return np.mean(arrays, axis=0)
 
-    ``records`` maps a model name to its stored records (any seeds). The best baseline is the
-    one with the highest mean *validation* NDCG@10; each comparison uses the lowest seed's
-    per-user test NDCG@10 (``paired_test``), and the p-values are Holm-adjusted over ``others``.
-    Returns ``{"best": name, "tests": {name: {...paired_test..., "p_holm", "verdict"}}}`` where
-    the verdict is "better", "worse" or "no detectable difference" at level ``alpha``.
+
+def against_best_baseline(records: dict, baselines, others, alpha: float = 0.05) -> dict:
+    """Compare each model in ``others`` with the best of ``baselines``, per user, over all seeds.
+
+    ``records`` maps a model name to its stored records (all its seeds). The best baseline is
+    the one with the highest mean *validation* NDCG@10 over its seeds. Each comparison is a
+    ``paired_test`` of the per-user test NDCG@10 *averaged over the seeds* of each model
+    (PROTOCOL.md, "Seeds and significance"); the p-values are Holm-adjusted over ``others``.
+    Each seed is also tested on its own against the baseline's seed average: ``per_seed`` holds
+    its difference and p-value, and ``p_worst_seed`` the largest of those p-values.
+
+    Returns ``{"best": name, "tests": {name: {...paired_test..., "p_holm", "verdict",
+    "per_seed", "p_worst_seed", "seeds"}}}``; the verdict is "better", "worse" or
+    "no detectable difference" at level ``alpha`` after the correction.
     """
     baselines, others = list(baselines), list(others)
     if not baselines or not others:
         raise ValueError("need at least one baseline and one model to compare")
     best = max(baselines, key=lambda n: summarise(records[n])["valid NDCG@10"])
-
-    def per_user(name):
-        return min(records[name], key=lambda r: r["seed"])["per_user_test_ndcg"]
-
-    tests = {n: paired_test(per_user(n), per_user(best)) for n in others}
+    ref = per_user_mean(records[best])
+    tests = {}
+    for n in others:
+        t = paired_test(per_user_mean(records[n]), ref)
+        t["per_seed"] = []
+        for r in sorted(records[n], key=lambda r: r["seed"]):
+            one = paired_test(r["per_user_test_ndcg"], ref)
+            t["per_seed"].append({"seed": r["seed"], "diff": one["diff"], "p": one["p"]})
+        t["p_worst_seed"] = max(x["p"] for x in t["per_seed"])
+        t["seeds"] = len(records[n])
+        tests[n] = t
     for n, p in zip(others, holm([tests[n]["p"] for n in others])):
         t = tests[n]
         t["p_holm"] = float(p)
-        t["verdict"] = (("better" if t["diff"] > 0 else "worse") if p < alpha
-                        else "no detectable difference")
+        t["verdict"] = verdict_word(t["diff"], p, alpha)
     return {"best": best, "tests": tests}
+
+
+def verdict_word(diff: float, p: float, alpha: float = 0.05) -> str:
+    """The verdict a test allows: "better"/"worse" if ``p < alpha``, else "no detectable difference"."""
+    return ("better" if diff > 0 else "worse") if p < alpha else "no detectable difference"
+
+
+def fair_comparison(records: dict, alpha: float = 0.05) -> dict:
+    """The book's headline comparison (PROTOCOL.md): each model against the strongest simple
+    rival of its kind, chosen on validation, with Holm's correction within each family.
+
+    Sequence models (registry family "sequence") face the best sequence-aware baseline;
+    order-blind models face the best general baseline. Sequence models are also compared with
+    the best general baseline (``"sequence vs general"``), since both apply to them.
+    Returns ``{family: against_best_baseline(...)}`` for the families present in ``records``.
+    """
+    from .registry import entry
+
+    def names(family, baseline):
+        return [n for n in records if entry(n).family == family and entry(n).baseline == baseline]
+
+    out = {}
+    for fam in ("general", "sequence"):
+        if names(fam, True) and names(fam, False):
+            out[fam] = against_best_baseline(records, names(fam, True), names(fam, False), alpha)
+    if "sequence" in out and names("general", True):
+        out["sequence vs general"] = against_best_baseline(records, names("general", True),
+                                                           names("sequence", False), alpha)
+    return out

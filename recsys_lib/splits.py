@@ -48,18 +48,40 @@ class Split:
         df = self._part(which)
         return df.user_id.to_numpy(np.int64), df.item_id.to_numpy(np.int64)
 
-    def exclusions(self, which: str) -> sp.csr_matrix:
-        """Items not to rank for ``which``: training items, plus the validation item for 'test'."""
-        m = self.train_matrix()
-        if which == "test":
+    def input_matrix(self, which: str) -> sp.csr_matrix:
+        """Binary user x item matrix of what every model sees when predicting ``which``.
+
+        For 'valid' the training interactions; for 'test' the training plus the validation
+        interactions (the protocol's "What every model sees"). Models that score from the
+        interaction matrix score these rows.
+        """
+        if which == "valid":
+            return self.train_matrix()
+        self._part(which)
+        if "train+valid" not in self._cache:
             v = self.valid
-            m = m + sp.csr_matrix((np.ones(len(v), dtype=np.float32),
-                                   (v.user_id.to_numpy(), v.item_id.to_numpy())),
-                                  shape=m.shape)
+            m = self.train_matrix() + sp.csr_matrix(
+                (np.ones(len(v), dtype=np.float32), (v.user_id.to_numpy(), v.item_id.to_numpy())),
+                shape=(self.num_users, self.num_items))
             m.data[:] = 1.0
-        else:
-            self._part(which)
-        return m.tocsr()
+            self._cache["train+valid"] = m.tocsr()
+        return self._cache["train+valid"]
+
+    def exclusions(self, which: str) -> sp.csr_matrix:
+        """Items not to rank for ``which``: training items, plus the validation item for 'test'.
+
+        Under the protocol these are exactly the items of ``input_matrix(which)``."""
+        return self.input_matrix(which)
+
+    def with_validation_in_train(self) -> "Split":
+        """The split a model refit for test trains on: training plus validation as ``train``,
+        and no held-out rows (the test rows are never passed on)."""
+        out = Split(pd.concat([self.train, self.valid], ignore_index=True), self.valid.iloc[:0],
+                    self.test.iloc[:0], self.num_users, self.num_items, self.idmap,
+                    self.kind + " (train+valid)", self.items)
+        if getattr(self, "users", None) is not None:
+            out.users = self.users
+        return out
 
     def sequences(self, which: str = "valid") -> list[np.ndarray]:
         """Each user's history in time order, as seen when predicting ``which``.

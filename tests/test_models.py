@@ -10,7 +10,7 @@ from recsys_lib.splits import leave_last_out
 from recsys_lib.testing import block_items, block_split as _block_split, deep_models, tiny
 
 
-FAST = {n: tiny(n) for n in deep_models()}
+FAST = {n: tiny(n) for n in MODELS}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -68,8 +68,10 @@ def test_ease_closed_form():
 def test_popularity_counts():
     split = _block_split()
     m = Popularity().fit(split)
-    assert m.counts_.sum() == len(split.train)
-    assert (m.score(np.array([0, 1]))[0] == m.counts_).all()
+    assert m.counts_["valid"].sum() == len(split.train)
+    assert m.counts_["test"].sum() == len(split.train) + len(split.valid)
+    assert (m.score(np.array([0, 1]))[0] == m.counts_["valid"]).all()
+    assert (m.score(np.array([0, 1]), "test")[0] == m.counts_["test"]).all()
 
 
 def test_bpr_learns_structure():

@@ -30,6 +30,8 @@ class Recommender:
     Config: ClassVar[type[Config]] = NoConfig
     #: whether fitting needs Keras/TensorFlow (and so TF seeding)
     uses_tensorflow: ClassVar[bool] = False
+    #: whether two seeds can give different models (always so for TensorFlow models)
+    seeded: ClassVar[bool] = False
 
     def __init__(self, config: Config | None = None, seed: int = 0, **overrides):
         if config is None:

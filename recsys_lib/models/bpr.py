@@ -55,6 +55,7 @@ class BPR(EarlyStoppingRecommender):
     """
 
     name = "bpr"
+    test_input = "refit"          # a user is a learned vector: refit on train + valid for test
 
     @dataclass(frozen=True)
     class Config(TrainConfig):
@@ -92,6 +93,8 @@ class BPR(EarlyStoppingRecommender):
         self.b_ = self.net_.item_bias.embeddings.numpy()[:, 0]
 
     def score(self, users, which="valid"):
+        if (twin := self._scorer(which)) is not None:
+            return twin.score(users)
         users = self._check_users(users)
         return self.p_[users] @ self.q_.T + self.b_[None, :]
 

@@ -151,6 +151,7 @@ class ItemOnlyCNN(EarlyStoppingRecommender):
     """
 
     name = "cnn-item-only"
+    test_input = "refit"          # a user is a learned vector: refit on train + valid for test
 
     @dataclass(frozen=True)
     class Config(TrainConfig):
@@ -199,6 +200,8 @@ class ItemOnlyCNN(EarlyStoppingRecommender):
         self.item_scores_ = p.astype(np.float64)
 
     def score(self, users, which="valid"):
+        if (twin := self._scorer(which)) is not None:
+            return twin.score(users)
         users = self._check_users(users)
         return np.tile(self.item_scores_, (len(users), 1))
 
@@ -283,6 +286,7 @@ class ContentCNN(EarlyStoppingRecommender):
     """
 
     name = "cnn-content"
+    test_input = "refit"          # a user is a learned vector: refit on train + valid for test
 
     @dataclass(frozen=True)
     class Config(TrainConfig):
@@ -331,6 +335,8 @@ class ContentCNN(EarlyStoppingRecommender):
         self.p_ = self.net_.user_emb.embeddings.numpy()
 
     def score(self, users, which="valid"):
+        if (twin := self._scorer(which)) is not None:
+            return twin.score(users)
         users = self._check_users(users)
         return self.p_[users] @ self.v_.T + self.b_[None, :]
 

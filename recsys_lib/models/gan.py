@@ -266,6 +266,7 @@ class CFGAN(EarlyStoppingRecommender):
     # -- building
     def _prepare(self, split):
         self._R = split.train_matrix().toarray().astype(np.float32)
+        self._R_test = split.input_matrix("test").toarray().astype(np.float32)
         self._active = np.flatnonzero(self._R.sum(1) > 0)
         if len(self._active) == 0:
             raise ValueError("no training interactions")
@@ -348,8 +349,14 @@ class CFGAN(EarlyStoppingRecommender):
         return self._log["g_loss"][-1]
 
     def _refresh(self):
-        self.scores_ = np.concatenate([self.generator_(self._R[s:s + 1024], training=False).numpy()
-                                       for s in range(0, len(self._R), 1024)])
+        # validation scores condition on the training rows; test scores on the training plus
+        # validation rows (the protocol: every model sees the validation item at test time),
+        # computed on first use
+        self.scores_ = {"valid": self._generate(self._R)}
+
+    def _generate(self, rows) -> np.ndarray:
+        return np.concatenate([self.generator_(rows[s:s + 1024], training=False).numpy()
+                               for s in range(0, len(rows), 1024)])
 
     def generate(self, users) -> np.ndarray:
         """The generated vectors ``G(c_u)`` of ``users``, shape ``(len(users), num_items)``."""
@@ -357,5 +364,7 @@ class CFGAN(EarlyStoppingRecommender):
 
     def score(self, users, which="valid"):
         users = self._check_users(users)
-        return self.scores_[users]
+        if self._check_which(which) not in self.scores_:
+            self.scores_[which] = self._generate(self._R_test)
+        return self.scores_[which][users]
 

@@ -46,7 +46,7 @@ class Markov(Recommender):
         window: int = param(10, low=1, doc="recent items whose transitions are summed")
         decay: float = param(0.8, low=0, low_open=True, high=1.0, doc="weight per step back")
         pop_weight: float = param(1e-3, low=0, doc="weight of normalised popularity")
-        space = {"window": [1, 3, 5, 10, 20], "decay": [0.5, 0.8, 1.0]}
+        space = {"window": [1, 2, 3, 5, 10, 20, 50], "decay": [0.3, 0.5, 0.7, 0.8, 0.9, 1.0]}
 
     def fit(self, split, **kwargs):
         self.num_users_, self.num_items_ = split.num_users, split.num_items

@@ -16,6 +16,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -209,6 +210,14 @@ class EarlyStoppingRecommender(Recommender):
 
     Config = TrainConfig
     uses_tensorflow = True
+    seeded = True
+    #: how the validation item reaches the model at test time (the protocol: every model sees
+    #: training plus validation when predicting test). ``"input"``: it is part of the model's
+    #: input (a history, or an interaction row). ``"refit"``: a user is a learned vector, so
+    #: after early stopping a twin with the same config and seed is refit on training plus
+    #: validation for the chosen number of epochs (``best_epoch_``), with no evaluation, and
+    #: that twin scores test.
+    test_input: ClassVar[str] = "input"
 
     # -- to implement
     def _prepare(self, split) -> None:
@@ -280,7 +289,39 @@ class EarlyStoppingRecommender(Recommender):
         """
         self.setup(split, strategy)
         self._train(split, checkpoint_dir)
+        if self.test_input == "refit":
+            self._refit(split, strategy)
         return self
+
+    # -- the twin refit on training plus validation, which scores test
+    def _twin(self) -> "EarlyStoppingRecommender":
+        """An unfitted copy: the same class, settings (``epochs`` = the chosen epoch) and seed,
+        and the same constructor arguments (public attributes not ending in ``_``)."""
+        twin = object.__new__(type(self))
+        twin.__dict__.update({k: v for k, v in self.__dict__.items()
+                              if not k.startswith("_") and not k.endswith("_")})
+        twin.config = self.config.replace(epochs=int(self.best_epoch_))
+        return twin
+
+    def _refit(self, split, strategy=None) -> None:
+        t0 = time.perf_counter()
+        full = split.with_validation_in_train()
+        twin = self._twin().setup(full, strategy)
+        twin._train(full, evaluate=False)
+        self.test_model_ = twin
+        self.refit_seconds_ = time.perf_counter() - t0
+
+    def _scorer(self, which: str) -> "EarlyStoppingRecommender | None":
+        """The refit twin when it scores ``which`` ('test' of a ``"refit"`` model), else None.
+
+        The twin's own input is training plus validation, which it scores as its 'valid'."""
+        if self._check_which(which) == "test" and self.test_input == "refit":
+            twin = self.__dict__.get("test_model_")
+            if twin is None:
+                raise RuntimeError(f"{type(self).__name__} scores test with its refit twin; "
+                                   "fit() or restore() it first")
+            return twin
+        return None
 
     def _batches(self, arrays):
         """``arrays`` (in epoch order) as a batched, distributed ``tf.data`` pipeline."""
@@ -302,7 +343,21 @@ class EarlyStoppingRecommender(Recommender):
         return {k: float(tf.stack([o[k] for o in outs]).numpy().astype(np.float64).mean())
                 for k in outs[0]}
 
-    def _train(self, split, checkpoint_dir=None) -> None:
+    def _train(self, split, checkpoint_dir=None, evaluate: bool = True) -> None:
+        """The epoch loop. With ``evaluate=False`` (the refit twin) it runs exactly ``epochs``
+        epochs, never looks at validation, and keeps the last weights."""
+        if not evaluate:
+            t0, self.history_ = time.perf_counter(), {"epoch": [], "loss": [], "seconds": []}
+            for epoch in range(1, self.epochs + 1):
+                self._rng = np.random.default_rng([self.seed, epoch])
+                loss = self._run_epoch(epoch)
+                for k, v in (("epoch", epoch), ("loss", float(loss)),
+                             ("seconds", time.perf_counter() - t0)):
+                    self.history_[k].append(v)
+            self._refresh()
+            self.best_epoch_ = self.epochs_run_ = self.epochs
+            self.train_seconds_ = time.perf_counter() - t0
+            return
         from ..metrics import evaluate
 
         self.history_ = {"epoch": [], "loss": [], "val_NDCG@10": [], "seconds": []}
@@ -357,14 +412,35 @@ class EarlyStoppingRecommender(Recommender):
                                  f"({len(theirs)} arrays for {len(mine)}): another model or setting?")
             net.set_weights(theirs)
 
+    def stored_weights(self) -> dict:
+        """What the model store keeps: ``network_weights()``, plus the refit twin's networks
+        under ``"refit/<name>"`` for a ``"refit"`` model."""
+        out = self.network_weights()
+        twin = self.__dict__.get("test_model_")
+        if twin is not None:
+            out.update({f"refit/{k}": w for k, w in twin.network_weights().items()})
+        return out
+
     def restore(self, split, weights: dict, history: dict, best_epoch: int,
                 train_seconds: float) -> "EarlyStoppingRecommender":
-        """A fitted model from stored weights: ``setup`` on ``split``, load, refresh. No training."""
+        """A fitted model from stored weights (``stored_weights()``): ``setup`` on ``split``,
+        load, refresh; for a ``"refit"`` model the same for its twin. No training."""
+        own = {k: w for k, w in weights.items() if not k.startswith("refit/")}
+        refit = {k[len("refit/"):]: w for k, w in weights.items() if k.startswith("refit/")}
+        if (self.test_input == "refit") != bool(refit):
+            raise ValueError(f"stored weights {'lack' if not refit else 'have'} the networks of a "
+                             "twin refit for test; they are not this model's")
         self.setup(split)
-        self.set_network_weights(weights)
+        self.set_network_weights(own)
         self._refresh()
         self.history_, self.best_epoch_, self.train_seconds_ = history, best_epoch, train_seconds
         self.epochs_run_ = history["epoch"][-1] if history.get("epoch") else 0
+        if refit:
+            twin = self._twin().setup(split.with_validation_in_train())
+            twin.set_network_weights(refit)
+            twin._refresh()
+            twin.best_epoch_ = twin.epochs_run_ = twin.epochs
+            self.test_model_ = twin
         return self
 
     @property

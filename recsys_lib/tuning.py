@@ -1,0 +1,192 @@
+"""The same tuning effort for every model: a seeded Optuna TPE search of ``TRIALS`` trials.
+
+``python -m recsys_lib tune MODEL`` searches the model's ``Config.space`` on validation
+NDCG@10 (the test item is never scored) and writes ``results/<dataset>/tuning/<MODEL>.json``.
+
+* **The space.** ``Config.space`` maps a setting to the values tried, in order. A numeric
+  setting is searched as an ordinal (TPE models the index in that list), a text or boolean
+  one as a category. A setting with one value is fixed, not tuned.
+* **The budget.** ``TRIALS`` trials for every model, baseline or deep (PROTOCOL.md, "Tuning").
+  A deterministic model that TPE asks for a configuration it already tried answers from the
+  earlier trial; the repeat still counts against the budget.
+* **Interruptions.** The study lives in an SQLite file under ``data/tuning/`` (a cache, never
+  committed); a killed search resumes from it. Trial ``k`` is proposed by a sampler seeded with
+  ``(seed, k)`` that sees the ``k`` finished trials, so a resumed search proposes exactly what
+  an uninterrupted one would. The record is rewritten after every trial.
+* **Currency.** A record carries ``key``: the model, its settings outside the space, the space,
+  the budget, the seed, the data, the library versions and the code's behaviour key, like a
+  result record's fingerprint, except that config defaults are blanked from the code (setting
+  the defaults to the optimum must not make the search stale; the key holds the values). ``tuning_status`` says whether a committed record is current.
+* **Edges.** ``open_edges`` lists settings whose best value is the first or last value tried
+  while the setting's range goes on beyond it; such an optimum is not one (PROTOCOL.md).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+__all__ = ["TRIALS", "tune", "tuning_key", "tuning_path", "tuning_status", "open_edges",
+           "search_space", "load_tuning"]
+
+#: the search budget of every model: trials of TPE on validation NDCG@10
+TRIALS = 16
+#: random trials before TPE starts modelling
+STARTUP = 5
+CRITERION = "valid NDCG@10"
+
+
+def search_space(name: str) -> dict:
+    """The model's searched settings and their values (settings with one value are fixed)."""
+    from .registry import entry
+
+    space = entry(name).model_class().Config.space
+    return {k: list(v) for k, v in space.items() if k not in entry(name).fixed}
+
+
+def tuning_key(name: str, split, seed: int = 0, trials: int = TRIALS) -> str:
+    """The currency key of a tuning record (see the module docstring)."""
+    from .datakey import data_key
+    from .keys import NUMERIC_ENV, behaviour_key, package_versions
+    from .registry import entry
+
+    e = entry(name)
+    space = search_space(name)
+    settings = {k: v for k, v in e.config().key_dict().items() if k not in space}
+    parts = {"model": name, "settings": settings, "space": space, "trials": int(trials),
+             "startup": STARTUP, "seed": int(seed), "data": data_key(split),
+             "versions": package_versions(), "env": {k: os.environ.get(k) for k in NUMERIC_ENV},
+             "code": behaviour_key(e.module, blank_defaults=True),
+             "tuner": behaviour_key("recsys_lib.tuning", blank_defaults=True)}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def tuning_path(name: str, dataset: str = "ml-100k") -> Path:
+    from .experiment import results_dir
+
+    return results_dir() / dataset / "tuning" / f"{name}.json"
+
+
+def load_tuning(name: str, dataset: str = "ml-100k") -> dict | None:
+    path = tuning_path(name, dataset)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def tuning_status(name: str, split, dataset: str = "ml-100k") -> str:
+    """'current' (a finished record with today's key), 'running' (unfinished), 'stale'
+    (another key: code, data, space or budget changed) or 'missing'."""
+    rec = load_tuning(name, dataset)
+    if rec is None:
+        return "missing"
+    if rec.get("key") != tuning_key(name, split, rec.get("seed", 0), rec.get("budget", TRIALS)):
+        return "stale"
+    return "current" if len(rec["trials"]) >= rec["budget"] else "running"
+
+
+def open_edges(name: str, best: dict) -> list[str]:
+    """Settings of ``best`` at the first or last value of their list while the setting's
+    allowed range continues past it (a bound of the ``param``, e.g. ``dropout >= 0``, is a
+    natural limit and not an open edge)."""
+    import dataclasses
+
+    from .registry import entry
+
+    fields = {f.name: f for f in dataclasses.fields(entry(name).model_class().Config)}
+    out = []
+    for k, values in search_space(name).items():
+        if len(values) < 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                      for v in values):
+            continue
+        meta = fields[k].metadata
+        v = best[k]
+        if v == min(values) and (meta.get("low") is None or v > meta["low"]):
+            out.append(f"{k}={v} is the smallest value tried")
+        if v == max(values) and (meta.get("high") is None or v < meta["high"]):
+            out.append(f"{k}={v} is the largest value tried")
+    return out
+
+
+def _suggest(trial, space: dict) -> dict:
+    hp = {}
+    for k, values in space.items():
+        if len(values) == 1:
+            hp[k] = values[0]
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            hp[k] = values[trial.suggest_int(k, 0, len(values) - 1)]     # ordinal: the index
+        else:
+            hp[k] = values[trial.suggest_categorical(k, list(range(len(values))))]
+    return hp
+
+
+def tune(name: str, split, seed: int = 0, trials: int = TRIALS, dataset: str = "ml-100k",
+         progress=None, write: bool = True, storage_dir: Path | None = None) -> dict:
+    """Run (or resume) the search; returns the record (also written when ``write``)."""
+    import optuna
+
+    from .download import project_dir
+    from .experiment import _round
+    from .io import write_json
+    from .metrics import evaluate
+    from .registry import make_model
+    from .utils import set_seed
+
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise ValueError(f"trials must be a positive integer, got {trials!r}")
+    space = search_space(name)
+    key = tuning_key(name, split, seed, trials)
+    storage_dir = Path(storage_dir) if storage_dir else project_dir("RECSYS_TUNING", "data/tuning")
+    storage_dir.mkdir(parents=True, exist_ok=True)
+    storage = f"sqlite:///{storage_dir / f'{name}-{key}.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    probe = make_model(name)
+    deterministic = not probe.uses_tensorflow and not probe.seeded
+    rows: list[dict] = []
+
+    def record(done: bool) -> dict:
+        best = max(rows, key=lambda r: (r["valid"]["NDCG@10"], -r["trial"])) if rows else None
+        return {"model": name, "dataset": dataset, "seed": seed, "key": key,
+                "criterion": CRITERION, "sampler": f"TPE (optuna {optuna.__version__}), "
+                f"{STARTUP} random start-up trials", "budget": trials, "space": space,
+                "trials": rows, "best": best["hyperparameters"] if best else None,
+                "best_valid": best["valid"] if best else None,
+                "seconds": round(sum(r["train_seconds"] for r in rows), 2), "finished": done}
+
+    def objective(trial):
+        hp = _suggest(trial, space)
+        t0 = time.perf_counter()
+        seen = next((r for r in rows if r["hyperparameters"] == hp), None) if deterministic else None
+        if seen is not None:
+            valid = seen["valid"]
+        else:
+            model = make_model(name, seed=seed, **hp)
+            set_seed(seed, tensorflow=model.uses_tensorflow)
+            model.fit(split)
+            valid = _round(evaluate(model, split, "valid").means)
+        trial.set_user_attr("hp", hp)
+        trial.set_user_attr("valid", valid)
+        trial.set_user_attr("seconds", time.perf_counter() - t0)
+        return valid["NDCG@10"]
+
+    study_name = f"{name}-{key}"
+    while True:
+        study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
+                                    load_if_exists=True)
+        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        rows = [{"trial": k, "hyperparameters": t.user_attrs["hp"], "valid": t.user_attrs["valid"],
+                 "train_seconds": round(t.user_attrs["seconds"], 2)} for k, t in enumerate(done)]
+        if write:
+            write_json(record(len(rows) >= trials), tuning_path(name, dataset))
+        if len(rows) >= trials:
+            return record(True)
+        if rows and progress:
+            progress(rows[-1], len(rows), trials)
+        # trial k is proposed by a sampler seeded with (seed, k) over the k finished trials,
+        # so an interrupted search resumes exactly where an uninterrupted one would be
+        sampler = optuna.samplers.TPESampler(seed=seed * 100_003 + len(rows),
+                                             n_startup_trials=STARTUP)
+        # (a trial killed mid-run stays RUNNING in the storage; TPE ignores it)
+        study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
+        study.optimize(objective, n_trials=1)
+

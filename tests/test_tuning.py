@@ -1,0 +1,114 @@
+"""The shared-budget tuner: seeded, resumable, keyed like result records, and honest about
+optima on the edge of a search space."""
+import json
+from pathlib import Path
+
+import pytest
+
+from recsys_lib.registry import MODELS, entry, make_model
+from recsys_lib.testing import block_split
+from recsys_lib.tuning import TRIALS, open_edges, search_space, tune, tuning_key, tuning_status
+
+ROOT = Path(__file__).resolve().parents[1]
+TUNED = ROOT / "results" / "ml-100k" / "tuning"
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECSYS_RESULTS", str(tmp_path / "results"))
+    return tmp_path
+
+
+def test_a_search_takes_the_budget_and_keeps_the_best(isolated):
+    split = block_split()
+    res = tune("itemknn", split, trials=5, storage_dir=isolated / "a")
+    assert len(res["trials"]) == 5 and res["finished"] and res["budget"] == 5
+    best = max(res["trials"], key=lambda t: t["valid"]["NDCG@10"])
+    assert res["best_valid"]["NDCG@10"] == best["valid"]["NDCG@10"]
+    space = search_space("itemknn")
+    for t in res["trials"]:
+        assert all(t["hyperparameters"][k] in v for k, v in space.items())
+    written = json.loads((isolated / "results" / "ml-100k" / "tuning" / "itemknn.json").read_text())
+    assert written["key"] == tuning_key("itemknn", split, 0, 5) == res["key"]
+
+
+def test_an_interrupted_search_resumes_to_what_an_uninterrupted_one_finds(isolated):
+    split = block_split()
+    whole = tune("ease", split, trials=6, storage_dir=isolated / "whole", write=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_three(row, done, budget):
+        if done == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        tune("ease", split, trials=6, storage_dir=isolated / "cut", progress=stop_after_three)
+    half = json.loads((isolated / "results" / "ml-100k" / "tuning" / "ease.json").read_text())
+    assert len(half["trials"]) == 3 and not half["finished"]
+    assert tuning_status("ease", split) == "running"
+    resumed = tune("ease", split, trials=6, storage_dir=isolated / "cut")
+    assert [t["hyperparameters"] for t in resumed["trials"]] == \
+        [t["hyperparameters"] for t in whole["trials"]]
+    assert resumed["best"] == whole["best"]
+    assert tuning_status("ease", split) == "current"
+
+
+def test_the_key_changes_with_the_budget_the_seed_and_the_data():
+    a, b = block_split(0), block_split(1)
+    k = tuning_key("itemknn", a)
+    assert k == tuning_key("itemknn", a)
+    assert len({k, tuning_key("itemknn", a, trials=TRIALS + 1), tuning_key("itemknn", a, seed=1),
+                tuning_key("itemknn", b)}) == 4
+
+
+def test_open_edges_by_hand():
+    # k's range goes on past 2 (low=1) and past the largest value: both ends are open edges
+    ks = search_space("itemknn")["k"]
+    assert open_edges("itemknn", {"k": min(ks), "shrink": 1.0}) == [f"k={min(ks)} is the smallest value tried"]
+    assert open_edges("itemknn", {"k": max(ks), "shrink": 1.0}) == [f"k={max(ks)} is the largest value tried"]
+    # shrink = 0 is the parameter's own bound: a natural limit, not an open edge
+    assert open_edges("itemknn", {"k": ks[3], "shrink": 0.0}) == []
+
+
+def test_bad_budgets_are_refused(isolated):
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="trials"):
+            tune("itemknn", block_split(), trials=bad, storage_dir=isolated)
+
+
+BASELINES = [n for n, e in MODELS.items() if e.baseline and search_space(n)]
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_every_baseline_is_tuned_with_the_shared_budget_today(name, ml100k_split):
+    rec = json.loads((TUNED / f"{name}.json").read_text())
+    assert rec["budget"] == TRIALS and len(rec["trials"]) == TRIALS and rec["finished"]
+    assert tuning_status(name, ml100k_split) == "current", "stale: re-tune with benchmarks/tune_models.py"
+    assert open_edges(name, rec["best"]) == [], "widen the space"
+    model = make_model(name)
+    assert {k: getattr(model, k) for k in rec["best"]} == rec["best"], "defaults != tuned optimum"
+
+
+COMMITTED = sorted(TUNED.glob("*.json"))
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[p.stem for p in COMMITTED])
+def test_every_committed_search_is_current_finished_and_inside_its_space(path, ml100k_split):
+    rec = json.loads(path.read_text())
+    entry(rec["model"])
+    assert rec["key"] == tuning_key(rec["model"], ml100k_split, rec["seed"], rec["budget"]), \
+        "stale: the code, data, space or budget changed since this search"
+    assert rec["finished"] and rec["budget"] == TRIALS
+    assert open_edges(rec["model"], rec["best"]) == []
+
+
+def test_the_tuning_key_ignores_config_defaults_but_not_other_code():
+    from recsys_lib.keys import normalised_code
+    a = "class C:\n    k: int = param(5, low=1)\n    space = {'k': [1, 5]}\n"
+    b = a.replace("param(5", "param(7")
+    c = a.replace("low=1", "low=2")
+    assert normalised_code(a, blank_defaults=True) == normalised_code(b, blank_defaults=True)
+    assert normalised_code(a) != normalised_code(b)                # result records: a new default
+    assert normalised_code(a, blank_defaults=True) != normalised_code(c, blank_defaults=True)
