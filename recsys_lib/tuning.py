@@ -29,13 +29,17 @@ import time
 from pathlib import Path
 
 __all__ = ["TRIALS", "tune", "tuning_key", "tuning_path", "tuning_status", "open_edges",
-           "search_space", "load_tuning"]
+           "search_space", "load_tuning", "tuning_record", "trials_frame"]
 
 #: the search budget of every model: trials of TPE on validation NDCG@10
 TRIALS = 16
 #: random trials before TPE starts modelling
 STARTUP = 5
 CRITERION = "valid NDCG@10"
+#: the code of the search itself, hashed into the key (as result records hash the functions
+#: that make a record, not whole modules: a new report helper must not stale every search)
+TUNER_FUNCTIONS = ("recsys_lib.tuning:tune", "recsys_lib.tuning:_suggest",
+                   "recsys_lib.tuning:search_space")
 
 
 def search_space(name: str) -> dict:
@@ -49,7 +53,7 @@ def search_space(name: str) -> dict:
 def tuning_key(name: str, split, seed: int = 0, trials: int = TRIALS) -> str:
     """The currency key of a tuning record (see the module docstring)."""
     from .datakey import data_key
-    from .keys import NUMERIC_ENV, behaviour_key, package_versions
+    from .keys import NUMERIC_ENV, _function_code_hash, behaviour_key, package_versions
     from .registry import entry
 
     e = entry(name)
@@ -59,7 +63,7 @@ def tuning_key(name: str, split, seed: int = 0, trials: int = TRIALS) -> str:
              "startup": STARTUP, "seed": int(seed), "data": data_key(split),
              "versions": package_versions(), "env": {k: os.environ.get(k) for k in NUMERIC_ENV},
              "code": behaviour_key(e.module, blank_defaults=True),
-             "tuner": behaviour_key("recsys_lib.tuning", blank_defaults=True)}
+             "tuner": [_function_code_hash(f) for f in TUNER_FUNCTIONS]}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -70,8 +74,33 @@ def tuning_path(name: str, dataset: str = "ml-100k") -> Path:
 
 
 def load_tuning(name: str, dataset: str = "ml-100k") -> dict | None:
+    """The committed shared-budget search of ``name``, or ``None``."""
     path = tuning_path(name, dataset)
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def tuning_record(name: str, dataset: str = "ml-100k") -> tuple[dict | None, str]:
+    """``(record, kind)``: the shared-budget search (kind "shared budget") if there is one, else
+    the grid search made before the shared tuner existed ("legacy grid", under
+    ``results/<dataset>/tuning-legacy/``), else ``(None, "none")``. Both kinds list
+    ``trials`` with ``hyperparameters`` and ``valid`` metrics, and ``best``."""
+    rec = load_tuning(name, dataset)
+    if rec is not None:
+        return rec, "shared budget"
+    legacy = tuning_path(name, dataset).parent.parent / "tuning-legacy" / f"{name}.json"
+    if legacy.exists():
+        return json.loads(legacy.read_text()), "legacy grid"
+    return None, "none"
+
+
+def trials_frame(name: str, dataset: str = "ml-100k"):
+    """The trials of ``tuning_record(name)`` as a DataFrame: one row per trial, its settings and
+    its validation NDCG@10 (empty if there was no search)."""
+    import pandas as pd
+
+    rec, _ = tuning_record(name, dataset)
+    return pd.DataFrame([{**t["hyperparameters"], "valid NDCG@10": t["valid"]["NDCG@10"]}
+                         for t in (rec or {}).get("trials", [])])
 
 
 def tuning_status(name: str, split, dataset: str = "ml-100k") -> str:
@@ -86,9 +115,10 @@ def tuning_status(name: str, split, dataset: str = "ml-100k") -> str:
 
 
 def open_edges(name: str, best: dict) -> list[str]:
-    """Settings of ``best`` at the first or last value of their list while the setting's
-    allowed range continues past it (a bound of the ``param``, e.g. ``dropout >= 0``, is a
-    natural limit and not an open edge)."""
+    """Settings of ``best`` at the first or last value of their list (lists are ordered: a
+    space may end on a special value, such as ``k = 0`` for "all neighbours") while the
+    setting's allowed range continues past it. A bound of the ``param`` (e.g. ``dropout >= 0``)
+    is a natural limit, not an open edge."""
     import dataclasses
 
     from .registry import entry
@@ -100,11 +130,14 @@ def open_edges(name: str, best: dict) -> list[str]:
                                       for v in values):
             continue
         meta = fields[k].metadata
+        bounds = {b for b in (meta.get("low"), meta.get("high")) if b is not None}
         v = best[k]
-        if v == min(values) and (meta.get("low") is None or v > meta["low"]):
-            out.append(f"{k}={v} is the smallest value tried")
-        if v == max(values) and (meta.get("high") is None or v < meta["high"]):
-            out.append(f"{k}={v} is the largest value tried")
+        if v in bounds:
+            continue
+        if v == values[0]:
+            out.append(f"{k}={v} is the {'smallest' if v == min(values) else 'first'} value tried")
+        elif v == values[-1]:
+            out.append(f"{k}={v} is the {'largest' if v == max(values) else 'last'} value tried")
     return out
 
 
@@ -162,7 +195,7 @@ def tune(name: str, split, seed: int = 0, trials: int = TRIALS, dataset: str = "
         else:
             model = make_model(name, seed=seed, **hp)
             set_seed(seed, tensorflow=model.uses_tensorflow)
-            model.fit(split)
+            model.fit(split, refit=False)       # validation only: no twin refit for test
             valid = _round(evaluate(model, split, "valid").means)
         trial.set_user_attr("hp", hp)
         trial.set_user_attr("valid", valid)

@@ -133,7 +133,8 @@ class RP3beta(Recommender):
     With ``P_ui`` the row-normalised user x item matrix and ``P_iu`` the row-normalised item x
     user matrix, the item-item weights are ``W = (P_iu P_ui)^alpha``-style walk probabilities:
     ``W[i, j] = sum_u P_iu[i, u]^alpha P_ui[u, j]^alpha / pop(j)^beta``, where ``pop(j)`` is
-    item ``j``'s number of training users. Each row keeps its ``k`` largest entries; a user's
+    item ``j``'s number of training users. Each row keeps its ``k`` largest entries (all of them
+    for ``k = 0``); a user's
     scores are their input row times ``W``. ``beta = 0`` is the plain random walk P3alpha;
     larger ``beta`` pushes down popular items.
     """
@@ -144,10 +145,11 @@ class RP3beta(Recommender):
     class Config(Config):
         alpha: float = param(1.0, low=0, low_open=True, doc="exponent of the transition probabilities")
         beta: float = param(0.5, low=0, doc="popularity penalty exponent")
-        k: int = param(100, low=1, doc="neighbours kept per item")
-        space = {"alpha": [0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5],
-                 "beta": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8],
-                 "k": [25, 50, 100, 200, 400, 800]}
+        k: int = param(100, low=0, doc="neighbours kept per item (0: all of them)")
+        # k's last value, 0, keeps every neighbour: the natural end of the range
+        space = {"alpha": [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5],
+                 "beta": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0],
+                 "k": [25, 50, 100, 200, 400, 800, 0]}
 
     def fit(self, split, **kwargs):
         x = split.train_matrix().astype(np.float64).tocsr()
@@ -159,7 +161,7 @@ class RP3beta(Recommender):
         w = (p_iu @ p_ui).toarray()
         w /= np.power(np.maximum(pop, 1), self.beta)[None, :]
         np.fill_diagonal(w, 0.0)
-        self.w_ = sp.csr_matrix(_keep_top_k(w, self.k))
+        self.w_ = sp.csr_matrix(_keep_top_k(w, self.k) if self.k else w)
         self.x_ = _inputs(split)
         self.num_users_ = split.num_users
         return self

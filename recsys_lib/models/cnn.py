@@ -492,7 +492,9 @@ class Caser(SequenceRecommender):
         loss: str = param("ce", choices=("ce", "bce"), doc="full softmax or the paper's BCE")
         negatives: int = param(3, low=1, doc="sampled negatives for loss='bce'")
         l2: float = param(0.0, low=0)
-        space = {"L": [3, 5, 9], "n_h": [8, 16], "n_v": [2, 4]}
+        space = {"L": [2, 3, 5, 9, 15, 25], "dim": [16, 25, 50, 100, 200],
+                 "n_h": [4, 8, 16, 32, 64], "n_v": [1, 2, 4, 8, 16],
+                 "dropout": [0.0, 0.1, 0.25, 0.5, 0.75], "lr": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}
 
         def check(self):
             if self.n_v < 1 and self.n_h < 1:

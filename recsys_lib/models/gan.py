@@ -330,7 +330,7 @@ class CFGAN(EarlyStoppingRecommender):
         self._log = state["log"]
 
     def fit(self, split, strategy=None, checkpoint_dir=None, **kwargs):
-        super().fit(split, strategy=strategy, checkpoint_dir=checkpoint_dir)
+        super().fit(split, strategy=strategy, checkpoint_dir=checkpoint_dir, **kwargs)
         self.history_.update({k: list(v) for k, v in self._log.items()})
         return self
 

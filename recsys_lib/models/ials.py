@@ -21,8 +21,10 @@ __all__ = ["IALS", "fold_in"]
 
 def fold_in(item_factors: np.ndarray, rows, alpha: float, regularization: float) -> np.ndarray:
     """The iALS user vectors of the binary ``rows`` (CSR, users x items) with ``item_factors``
-    fixed: ``p_u = (YᵀY + alpha Y_uᵀ Y_u + λ I)⁻¹ (1 + alpha) Y_uᵀ 1``, where ``Y_u`` holds the
-    factors of the user's items (confidence ``1 + alpha`` on them, 1 elsewhere)."""
+    fixed, the exact solve of ``implicit``'s own user step:
+    ``p_u = (YᵀY + λI + (alpha − 1) Y_uᵀ Y_u)⁻¹ alpha Y_uᵀ 1``, where ``Y_u`` holds the factors
+    of the user's items. In ``implicit``'s parameterisation an observed pair has confidence
+    ``alpha`` (the data times alpha; Hu et al. write ``1 + alpha``) and every other pair 1."""
     y = np.asarray(item_factors, dtype=np.float64)
     base = y.T @ y + regularization * np.eye(y.shape[1])
     out = np.zeros((rows.shape[0], y.shape[1]))
@@ -30,14 +32,15 @@ def fold_in(item_factors: np.ndarray, rows, alpha: float, regularization: float)
         items = rows.indices[rows.indptr[u]:rows.indptr[u + 1]]
         if len(items):
             yu = y[items]
-            out[u] = np.linalg.solve(base + alpha * yu.T @ yu, (1.0 + alpha) * yu.sum(axis=0))
+            out[u] = np.linalg.solve(base + (alpha - 1.0) * yu.T @ yu, alpha * yu.sum(axis=0))
     return out
 
 
 class IALS(Recommender):
     """Weighted matrix factorisation for implicit feedback, fitted by ``implicit``'s ALS.
 
-    Confidence ``1 + alpha`` on observed pairs and 1 on the rest; squared loss towards 1 and 0;
+    Confidence ``alpha`` on observed pairs and 1 on the rest (``implicit``'s convention);
+    squared loss towards 1 and 0;
     L2 penalty ``regularization``. Scores are ``p_u · q_i`` with ``p_u`` folded in (``fold_in``).
     """
 
@@ -48,11 +51,11 @@ class IALS(Recommender):
     class Config(Config):
         factors: int = param(64, low=1, doc="vector size")
         regularization: float = param(0.01, low=0, doc="L2 penalty lambda")
-        alpha: float = param(1.0, low=0, low_open=True, doc="extra confidence of an observed pair")
+        alpha: float = param(1.0, low=0, low_open=True, doc="confidence of an observed pair")
         iterations: int = param(15, low=1, doc="ALS sweeps")
         space = {"factors": [8, 16, 32, 64, 128, 256, 512],
                  "regularization": [1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1000.0],
-                 "alpha": [0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]}
+                 "alpha": [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]}
 
     def fit(self, split, **kwargs):
         from implicit.cpu.als import AlternatingLeastSquares

@@ -281,15 +281,17 @@ class EarlyStoppingRecommender(Recommender):
 
         return tf.function(step)
 
-    def fit(self, split, strategy=None, checkpoint_dir=None, **kwargs):
+    def fit(self, split, strategy=None, checkpoint_dir=None, refit: bool = True, **kwargs):
         """Train on ``split``; under ``strategy`` (a ``tf.distribute.Strategy``) if given.
 
         With ``checkpoint_dir`` the run checkpoints every epoch and resumes from an existing
         checkpoint there; a checkpoint of another model, setting, seed or data is refused.
+        ``refit=False`` skips the twin of a ``"refit"`` model (the tuner scores validation only;
+        ``score(..., "test")`` then refuses).
         """
         self.setup(split, strategy)
         self._train(split, checkpoint_dir)
-        if self.test_input == "refit":
+        if self.test_input == "refit" and refit:
             self._refit(split, strategy)
         return self
 
