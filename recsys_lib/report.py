@@ -12,7 +12,7 @@ import numpy as np
 
 __all__ = ["baseline_table", "long_tail_share", "load_seed_records", "summarise", "paired_test",
            "holm", "against_best_baseline", "fair_comparison", "per_user_mean", "verdict_word",
-           "registered_records", "results_table", "seed_band"]
+           "registered_records", "results_table", "seed_band", "split_line", "provenance"]
 
 from .metrics import METRICS as _NAMES  # noqa: E402
 
@@ -248,3 +248,28 @@ def fair_comparison(records: dict, alpha: float = 0.05) -> dict:
         out["sequence vs general"] = against_best_baseline(records, names("general", True),
                                                            names("sequence", False), alpha)
     return out
+
+
+def split_line(split) -> str:
+    """The sizes of a split as one readable line (what ``split.summary()`` holds)."""
+    s = split.summary()
+    return (f"{s['users']:,} users, {s['items']:,} items; {s['train']:,} training, {s['valid']:,} "
+            f"validation and {s['test']:,} test interactions; density {s['density']:.4f}")
+
+
+def provenance(records: dict, label=None) -> str:
+    """Which models' records were trained in this run and which were read from the store, as
+    one line. ``records`` maps a name to its records (each with ``"cached"``); ``label`` maps a
+    name to its display label (default: the name)."""
+    label = label or {}
+    here, stored = [], []
+    for n, rs in records.items():
+        name = label.get(n, n)
+        k_here = sum(not r.get("cached", False) for r in rs)
+        k_stored = len(rs) - k_here
+        if k_here:
+            here.append(name + (f" ({k_here} seeds)" if k_here > 1 else ""))
+        if k_stored:
+            stored.append(name + (f" ({k_stored} seeds)" if k_stored > 1 else ""))
+    return (f"trained here: {', '.join(here) or 'none'}\n"
+            f"read from stored records: {', '.join(stored) or 'none'}")

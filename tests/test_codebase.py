@@ -185,11 +185,16 @@ def test_restore_rebuilds_from_the_config_without_training():
     split = block_split()
     for name in ("bpr", "cfgan"):
         fitted = make_model(name, **tiny(name)).fit(split)
-        w = fitted.network_weights()
+        w = fitted.stored_weights()
         again = make_model(name, **tiny(name)).restore(split, w, fitted.history_,
                                                        fitted.best_epoch_, fitted.train_seconds_)
         users = np.arange(split.num_users)
-        np.testing.assert_array_equal(fitted.score(users), again.score(users))
+        for which in ("valid", "test"):          # BPR's test scores come from its refit twin
+            np.testing.assert_array_equal(fitted.score(users, which), again.score(users, which))
+        if name == "bpr":
+            assert set(w) == {"net", "refit/net"}
+            with pytest.raises(ValueError, match="lack the networks of a twin"):
+                make_model(name, **tiny(name)).restore(split, fitted.network_weights(), {}, 1, 0.0)
     assert set(w) == {"generator", "discriminator"}        # CFGAN saves its two networks
     with pytest.raises(ValueError, match="do not fit"):
         make_model("bpr", **tiny("bpr", dim=4)).restore(
@@ -197,7 +202,7 @@ def test_restore_rebuilds_from_the_config_without_training():
 
 
 def fitted_bpr_weights(split):
-    return make_model("bpr", **tiny("bpr")).fit(split).network_weights()
+    return make_model("bpr", **tiny("bpr")).fit(split).stored_weights()
 
 
 # ----------------------------------------------------------------------------- a new model

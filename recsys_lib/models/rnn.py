@@ -30,7 +30,8 @@ __all__ = ["Markov", "ArticleLSTMNet", "ArticleLSTM", "sequence_chunks", "GRU4Re
 
 # ----------------------------------------------------------------------------- baseline
 class Markov(Recommender):
-    """First-order item-to-item transitions, smoothed over the user's last ``window`` items.
+    """First-order item-to-item transitions, smoothed over the user's last ``window`` items
+    (``window = 0``: the whole history).
 
     ``T[i, j]`` counts how often item ``j`` came directly after item ``i`` in the training
     histories (each row normalised to sum to one). A user whose last items are
@@ -43,10 +44,11 @@ class Markov(Recommender):
 
     @dataclass(frozen=True)
     class Config(Config):
-        window: int = param(10, low=1, doc="recent items whose transitions are summed")
+        window: int = param(10, low=0, doc="recent items whose transitions are summed (0: all)")
         decay: float = param(0.8, low=0, low_open=True, high=1.0, doc="weight per step back")
         pop_weight: float = param(1e-3, low=0, doc="weight of normalised popularity")
-        space = {"window": [1, 2, 3, 5, 10, 20, 50], "decay": [0.3, 0.5, 0.7, 0.8, 0.9, 1.0]}
+        space = {"window": [1, 2, 3, 5, 10, 20, 50, 100, 200, 0],     # 0: the whole history
+                 "decay": [0.3, 0.5, 0.7, 0.8, 0.9, 1.0]}
 
     def fit(self, split, **kwargs):
         self.num_users_, self.num_items_ = split.num_users, split.num_items
@@ -69,7 +71,7 @@ class Markov(Recommender):
         self._check_which(which)
         out = np.tile(self.pop_weight * self.popularity_, (len(users), 1))
         for r, u in enumerate(users):
-            recent = self._seqs[which][u][-self.window:]
+            recent = self._seqs[which][u][-self.window:] if self.window else self._seqs[which][u]
             w = self.decay ** np.arange(len(recent))[::-1]
             if len(recent):
                 out[r] += np.asarray(self.transitions_[recent].T @ w).ravel()

@@ -153,7 +153,7 @@ class VSKNN(Recommender):
         pop_weight: float = param(1e-3, low=0, doc="weight of normalised popularity")
         space = {"window": [5, 10, 20, 50, 100, 200, 400, 800],
                  "weighting": ["same", "div", "linear", "log", "quadratic"],
-                 "k": [25, 50, 100, 200, 400, 800]}
+                 "k": [3, 5, 10, 15, 25, 50, 100, 200, 400, 800]}
 
     def fit(self, split, **kwargs):
         self.num_users_, self.num_items_ = split.num_users, split.num_items
