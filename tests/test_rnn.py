@@ -29,8 +29,11 @@ def test_markov_by_hand():
     m2 = Markov(window=2, decay=0.5, pop_weight=0.0).fit(split)
     # user 0 (valid): last two items 1, 2 -> 0.5 * T[1] + T[2]
     assert m2.score(np.array([0])).ravel().tolist() == pytest.approx([0.5, 0.5, 0.5, 0, 0])
+    # window 0 reads the whole history: 0, 1, 2 -> 0.8**2 T[0] + 0.8 T[1] + T[2]
+    m0 = Markov(window=0, decay=0.8, pop_weight=0.0).fit(split)
+    assert m0.score(np.array([0])).ravel() == pytest.approx(0.64 * t[0] + 0.8 * t[1] + t[2])
     with pytest.raises(ValueError, match="window"):
-        Markov(window=0)
+        Markov(window=-1)
     with pytest.raises(ValueError, match="which"):
         m.score(np.array([0]), which="train")
 
