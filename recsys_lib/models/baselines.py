@@ -65,8 +65,8 @@ class ItemKNN(Recommender):
 
     @dataclass(frozen=True)
     class Config(Config):
-        k: int = param(10, low=1, doc="neighbours kept per item")
-        shrink: float = param(0.0, low=0, doc="added to the cosine's denominator")
+        k: int = param(3, low=1, doc="neighbours kept per item")
+        shrink: float = param(5.0, low=0, doc="added to the cosine's denominator")
         space = {"k": [2, 3, 5, 7, 10, 15, 20, 50, 100, 200, 400],
                  "shrink": [0.0, 1.0, 5.0, 10.0, 50.0]}
 
@@ -143,9 +143,9 @@ class RP3beta(Recommender):
 
     @dataclass(frozen=True)
     class Config(Config):
-        alpha: float = param(1.0, low=0, low_open=True, doc="exponent of the transition probabilities")
-        beta: float = param(0.5, low=0, doc="popularity penalty exponent")
-        k: int = param(100, low=0, doc="neighbours kept per item (0: all of them)")
+        alpha: float = param(0.01, low=0, low_open=True, doc="exponent of the transition probabilities")
+        beta: float = param(0.6, low=0, doc="popularity penalty exponent")
+        k: int = param(0, low=0, doc="neighbours kept per item (0: all of them)")
         # k's last value, 0, keeps every neighbour: the natural end of the range
         space = {"alpha": [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5],
                  "beta": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0],

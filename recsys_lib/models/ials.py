@@ -49,9 +49,9 @@ class IALS(Recommender):
 
     @dataclass(frozen=True)
     class Config(Config):
-        factors: int = param(64, low=1, doc="vector size")
-        regularization: float = param(0.01, low=0, doc="L2 penalty lambda")
-        alpha: float = param(1.0, low=0, low_open=True, doc="confidence of an observed pair")
+        factors: int = param(32, low=1, doc="vector size")
+        regularization: float = param(10.0, low=0, doc="L2 penalty lambda")
+        alpha: float = param(2.0, low=0, low_open=True, doc="confidence of an observed pair")
         iterations: int = param(15, low=1, doc="ALS sweeps")
         space = {"factors": [8, 16, 32, 64, 128, 256, 512],
                  "regularization": [1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1000.0],

@@ -44,7 +44,7 @@ class Markov(Recommender):
 
     @dataclass(frozen=True)
     class Config(Config):
-        window: int = param(10, low=0, doc="recent items whose transitions are summed (0: all)")
+        window: int = param(0, low=0, doc="recent items whose transitions are summed (0: all)")
         decay: float = param(0.8, low=0, low_open=True, high=1.0, doc="weight per step back")
         pop_weight: float = param(1e-3, low=0, doc="weight of normalised popularity")
         space = {"window": [1, 2, 3, 5, 10, 20, 50, 100, 200, 0],     # 0: the whole history

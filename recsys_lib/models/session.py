@@ -69,8 +69,8 @@ class SequentialRules(Recommender):
 
     @dataclass(frozen=True)
     class Config(Config):
-        steps: int = param(10, low=1, doc="how far after an item a rule reaches")
-        weighting: str = param("div", choices=tuple(WEIGHTINGS), doc="weight of a gap")
+        steps: int = param(3, low=1, doc="how far after an item a rule reaches")
+        weighting: str = param("same", choices=tuple(WEIGHTINGS), doc="weight of a gap")
         prune: int = param(0, low=0, doc="rules kept per item (0: all)")
         pop_weight: float = param(1e-3, low=0, doc="weight of normalised popularity")
         space = {"steps": [1, 2, 3, 5, 10, 15, 20, 30, 50],
@@ -147,9 +147,9 @@ class VSKNN(Recommender):
 
     @dataclass(frozen=True)
     class Config(Config):
-        window: int = param(50, low=1, doc="recent items that make the user's vector")
-        weighting: str = param("div", choices=tuple(WEIGHTINGS), doc="weight of a position")
-        k: int = param(100, low=1, doc="neighbours")
+        window: int = param(20, low=1, doc="recent items that make the user's vector")
+        weighting: str = param("linear", choices=tuple(WEIGHTINGS), doc="weight of a position")
+        k: int = param(25, low=1, doc="neighbours")
         pop_weight: float = param(1e-3, low=0, doc="weight of normalised popularity")
         space = {"window": [5, 10, 20, 50, 100, 200, 400, 800],
                  "weighting": ["same", "div", "linear", "log", "quadratic"],
