@@ -55,6 +55,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--dataset", default="ml-100k")
     p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--models", nargs="+", metavar="MODEL",
+                   help="retrain only these models' records (default: every record)")
     p.add_argument("--mirrored", help=argparse.SUPPRESS)      # internal: one strategy run
     args = p.parse_args(argv)
     if args.mirrored:
@@ -70,6 +72,8 @@ def main(argv=None) -> int:
         print(f"  {'kept' if rec['cached'] else 'trained'} in {rec['train_seconds']:.0f} s")
         return 0
     jobs = plan(args.dataset)
+    if args.models:
+        jobs = [j for j in jobs if j["name"] in args.models]
     unknown = sorted({j["name"] for j in jobs} - set(MODELS))
     if unknown:
         raise SystemExit(f"records of unregistered models: {unknown}")

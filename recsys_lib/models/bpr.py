@@ -64,7 +64,7 @@ class BPR(EarlyStoppingRecommender):
         epochs: int = param(60, low=1)
         eval_every: int = param(2, low=1)
         patience: int = param(4, low=1)
-        space = {"dim": [16, 32, 64, 128, 256, 512], "l2": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
+        space = {"dim": [16, 32, 64, 128, 256, 512], "l2": [0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
                  "lr": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}
 
     def _prepare(self, split):
