@@ -59,8 +59,8 @@ class BPR(EarlyStoppingRecommender):
 
     @dataclass(frozen=True)
     class Config(TrainConfig):
-        dim: int = param(128, low=1, doc="embedding size")
-        l2: float = param(1e-3, low=0, doc="L2 penalty on the embeddings of a triple")
+        dim: int = param(32, low=1, doc="embedding size")
+        l2: float = param(0.0, low=0, doc="L2 penalty on the embeddings of a triple")
         epochs: int = param(60, low=1)
         eval_every: int = param(2, low=1)
         patience: int = param(4, low=1)
