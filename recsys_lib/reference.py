@@ -8,9 +8,23 @@ which is constant on implicit data; ``implicit``'s CosineRecommender is the rank
 """
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
+
 import numpy as np
 
 from .models.base import Recommender
+
+
+@contextmanager
+def _quiet_implicit():
+    """``implicit`` warns when it converts a matrix to CSR itself (it costs microseconds here);
+    the warning would print a path of this machine into the book."""
+    from implicit.utils import ParameterWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ParameterWarning)
+        yield
 
 __all__ = ["CornacModel", "ImplicitModel", "cornac_defaults", "implicit_defaults", "crosscheck"]
 
@@ -72,15 +86,16 @@ class ImplicitModel(Recommender):
         from threadpoolctl import threadpool_limits
 
         self.x_ = split.train_matrix().tocsr()
-        with threadpool_limits(1, "blas"):
+        with threadpool_limits(1, "blas"), _quiet_implicit():
             self.model.fit(self.x_, show_progress=False)
         self.num_users_, self.num_items_ = split.num_users, split.num_items
         return self
 
     def score(self, users, which="valid"):
         users = self._check_users(users)
-        ids, scores = self.model.recommend(users, self.x_[users], N=self.num_items_,
-                                           filter_already_liked_items=False)
+        with _quiet_implicit():
+            ids, scores = self.model.recommend(users, self.x_[users], N=self.num_items_,
+                                               filter_already_liked_items=False)
         out = np.full((len(users), self.num_items_), np.nan)
         valid = ids >= 0
         rows = np.repeat(np.arange(len(users)), ids.shape[1]).reshape(ids.shape)
