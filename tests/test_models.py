@@ -46,7 +46,7 @@ def test_itemknn_by_hand():
     df = pd.DataFrame({"user_id": [0, 0, 1, 1, 2, 2, 2], "item_id": [0, 1, 0, 1, 0, 2, 1],
                        "rating": 1, "timestamp": [1, 2, 1, 2, 1, 2, 3]})
     s = leave_last_out(df, num_items=3)  # only user 2 is held out (valid 2, test 1)
-    m = ItemKNN(k=5).fit(s)
+    m = ItemKNN(k=5, shrink=0.0).fit(s)
     # training: user0 {0,1}, user1 {0,1}, user2 {0}: cos(0, 1) = 2 / sqrt(3 * 2)
     c = 2 / np.sqrt(6)
     assert m.sim_.toarray() == pytest.approx(np.array([[0, c, 0], [c, 0, 0], [0, 0, 0]]))

@@ -22,11 +22,13 @@ def _independent_popularity(ratings, n_items_catalogue, k=10):
         rows = sorted(rows, key=lambda r: r[0])  # Python's sort is stable: file order on ties
         items = [i for _, _, i in rows]
         train[u], valid[u], test[u] = set(items[:-2]), items[-2], items[-1]
-    counts = Counter(i for s in train.values() for i in s)
+    # what every model sees: training for validation, training plus validation for test
+    counts_valid = Counter(i for s in train.values() for i in s)
+    counts_test = counts_valid + Counter(valid.values())
     catalogue = range(1, n_items_catalogue + 1)
     out = {}
-    for part, target_of, extra in (("valid", valid, lambda u: set()),
-                                   ("test", test, lambda u: {valid[u]})):
+    for part, target_of, extra, counts in (("valid", valid, lambda u: set(), counts_valid),
+                                           ("test", test, lambda u: {valid[u]}, counts_test)):
         hr = ndcg = mrr = 0.0
         for u in by_user:
             t = target_of[u]

@@ -48,7 +48,7 @@ def test_sequential_rules_by_hand():
     # steps = 1 is the Markov chain's direct transitions (before its row normalisation)
     one = SequentialRules(steps=1, pop_weight=0.0).fit(split).rules_.toarray()
     assert one[0].tolist() == [0, 1, 1, 0, 0]
-    pruned = SequentialRules(steps=2, prune=1, pop_weight=0.0).fit(split).rules_.toarray()
+    pruned = SequentialRules(steps=2, weighting="div", prune=1, pop_weight=0.0).fit(split).rules_.toarray()
     assert pruned[0].tolist() == [0, 1.5, 0, 0, 0]       # a tie goes to the lower item
     assert pruned[1].tolist() == [0, 0, 2.0, 0, 0]
 
