@@ -46,7 +46,8 @@ RECORD_FUNCTIONS = ("recsys_lib.experiment:run_experiment", "recsys_lib.experime
                     "recsys_lib.report:long_tail_share", "recsys_lib.utils:set_seed",
                     "recsys_lib.registry:make_model", "recsys_lib.registry:Entry")
 #: environment settings that change TensorFlow's numerics, part of every key
-NUMERIC_ENV = ("TF_ENABLE_ONEDNN_OPTS", "TF_DETERMINISTIC_OPS", "KERAS_BACKEND")
+NUMERIC_ENV = ("TF_ENABLE_ONEDNN_OPTS", "TF_DETERMINISTIC_OPS", "KERAS_BACKEND",
+               "ONEDNN_MAX_CPU_ISA")
 VERSIONED = ("keras", "tensorflow", "tensorflow-cpu", "numpy", "scipy", "pandas")
 
 

@@ -23,7 +23,7 @@ def _inputs(split) -> dict:
     return {w: split.input_matrix(w).astype(np.float64).tocsr() for w in ("valid", "test")}
 
 
-def _keep_top_k(sim: np.ndarray, k: int) -> np.ndarray:
+def keep_top_k(sim: np.ndarray, k: int) -> np.ndarray:
     """Zero all but the ``k`` largest entries of each row, in place; ties at the k-th place go
     to the lower item code on every machine (a stable sort, not ``np.argpartition``, whose
     choice among ties depends on the CPU)."""
@@ -76,7 +76,7 @@ class ItemKNN(Recommender):
         norms = np.sqrt(np.diag(co))
         sim = co / (np.outer(norms, norms) + self.shrink + 1e-12)
         np.fill_diagonal(sim, 0.0)
-        _keep_top_k(sim, self.k)              # the k neighbours of each item i (a row)
+        keep_top_k(sim, self.k)              # the k neighbours of each item i (a row)
         self.sim_ = sp.csr_matrix(sim)
         self.x_ = _inputs(split)
         self.num_users_ = split.num_users
@@ -161,7 +161,7 @@ class RP3beta(Recommender):
         w = (p_iu @ p_ui).toarray()
         w /= np.power(np.maximum(pop, 1), self.beta)[None, :]
         np.fill_diagonal(w, 0.0)
-        self.w_ = sp.csr_matrix(_keep_top_k(w, self.k) if self.k else w)
+        self.w_ = sp.csr_matrix(keep_top_k(w, self.k) if self.k else w)
         self.x_ = _inputs(split)
         self.num_users_ = split.num_users
         return self

@@ -161,7 +161,10 @@ class ItemOnlyCNN(EarlyStoppingRecommender):
         batch_size: int = param(32, low=1)
         eval_every: int = param(5, low=1)
         patience: int = param(4, low=1)
-        space = {"negatives": [4]}
+        # the article fixes the layers (64 filters of width 3, Dense 32): what is left to
+        # tune is how it is trained
+        space = {"negatives": [1, 2, 4, 8, 16], "lr": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
+                 "batch_size": [8, 32, 128, 512]}
 
     def __init__(self, config=None, seed: int = 0, items: pd.DataFrame | None = None, **kw):
         super().__init__(config, seed=seed, **kw)
@@ -218,7 +221,7 @@ class ContentCNNNet(TrainStep, keras.Model):
     """
 
     def __init__(self, num_users, tokens, genres, dim=64, word_dim=32, filters=64, kernel=3,
-                 l2=1e-5, item_offsets=True, **kw):
+                 l2=1e-5, item_offsets=True, dropout=0.0, **kw):
         super().__init__(**kw)
         self.tokens = tf.constant(tokens, dtype=tf.int32)
         self.genres = tf.constant(genres, dtype=tf.float32)
@@ -231,6 +234,7 @@ class ContentCNNNet(TrainStep, keras.Model):
         self.word_emb = keras.layers.Embedding(max(vocab, 2), word_dim, name="word_embedding")
         self.conv = keras.layers.Conv1D(filters, kernel, padding="same", activation="relu",
                                         name="title_conv")
+        self.drop = keras.layers.Dropout(dropout, name="content_dropout")
         self.hidden = keras.layers.Dense(dim, activation="relu", name="content_hidden")
         self.project = keras.layers.Dense(dim, name="content_vector")
         self.prior = keras.layers.Dense(1, name="content_prior")
@@ -247,21 +251,21 @@ class ContentCNNNet(TrainStep, keras.Model):
         pooled = tf.reduce_max(h, axis=1)
         return tf.concat([pooled, tf.gather(self.genres, items)], axis=-1)
 
-    def item_vectors(self, items):
+    def item_vectors(self, items, training=False):
         """(vector, bias) of each item: content plus the learned offset and bias."""
         f = self.item_features(items)
-        v = self.project(self.hidden(f))
+        v = self.project(self.hidden(self.drop(f, training=training)))
         b = self.prior(f)[:, 0]
         if self.item_offsets:
             v = v + self.offset(items)
             b = b + self.bias(items)[:, 0]
         return v, b
 
-    def call(self, inputs):
+    def call(self, inputs, training=False):
         users, items = inputs["user"], inputs["item"]
         # encode the whole catalogue once per batch and look the batch's items up: with
         # large batches this is cheaper than encoding every (repeated) item of the batch
-        v_all, b_all = self.item_vectors(tf.range(tf.shape(self.tokens)[0]))
+        v_all, b_all = self.item_vectors(tf.range(tf.shape(self.tokens)[0]), training=training)
         v, b = tf.gather(v_all, items), tf.gather(b_all, items)
         return tf.reduce_sum(self.user_emb(users) * v, axis=-1) + b
 
@@ -298,10 +302,14 @@ class ContentCNN(EarlyStoppingRecommender):
         l2: float = param(1e-5, low=0)
         negatives: int = param(2, low=1)
         item_offsets: bool = param(True, doc="learn a per-item offset and bias")
+        dropout: float = param(0.0, low=0, high=0.99, doc="dropout on the pooled content features")
         epochs: int = param(20, low=1)
         batch_size: int = param(4096, low=1)
         lr: float = param(5e-3, low=0, low_open=True)
-        space = {"dim": [32, 64], "negatives": [2, 4]}
+        # an order-blind model has no history length; its width is dim and the filter count
+        space = {"dim": [16, 32, 64, 128, 256], "filters": [16, 32, 64, 128, 256],
+                 "dropout": [0.0, 0.1, 0.25, 0.5, 0.75], "l2": [0.0, 1e-6, 1e-5, 1e-4, 1e-3],
+                 "negatives": [1, 2, 4, 8], "lr": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}
 
     def __init__(self, config=None, seed: int = 0, items: pd.DataFrame | None = None, **kw):
         super().__init__(config, seed=seed, **kw)
@@ -320,7 +328,7 @@ class ContentCNN(EarlyStoppingRecommender):
     def _build(self, split):
         self.net_ = ContentCNNNet(split.num_users, self.tokens_, self._genres, self.dim,
                                   self.word_dim, self.filters, self.kernel, self.l2,
-                                  self.item_offsets)
+                                  self.item_offsets, self.dropout)
         self.net_.compile(optimizer=keras.optimizers.Adam(self.lr))
         self.net_({"user": np.zeros(1, np.int32), "item": np.zeros(1, np.int32)})
 

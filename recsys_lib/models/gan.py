@@ -248,7 +248,10 @@ class CFGAN(EarlyStoppingRecommender):
         epochs: int = param(300, low=1)
         eval_every: int = param(5, low=1)
         patience: int = param(5, low=1)
-        space = {"alpha": [0.1, 0.3, 1.0], "s": [0.3, 0.7, 0.9]}
+        # CFGAN has no history length; its width is the hidden layer
+        space = {"hidden": [64, 128, 256, 512, 1024], "alpha": [0.03, 0.1, 0.3, 1.0, 3.0],
+                 "s": [0.1, 0.3, 0.5, 0.7, 0.9], "l2": [0.0, 1e-6, 1e-5, 1e-4, 1e-3],
+                 "lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]}
 
     # ``s`` sets both sampling shares (tuned together); either can be set on its own
     @property

@@ -180,7 +180,9 @@ class ArticleLSTM(_ChunkedSequenceRecommender):
         stride: int | None = param(None, low=1, none_ok=True, doc="default L // 2")
         epochs: int = param(40, low=1)
         batch_size: int = param(128, low=1)
-        space = {"L": [10, 20], "negatives": [4]}
+        space = {"L": [5, 10, 20, 50, 100], "units": [16, 32, 64, 128, 256],
+                 "dim": [16, 32, 64, 128, 256], "dropout": [0.0, 0.1, 0.2, 0.4, 0.6],
+                 "negatives": [1, 2, 4, 8, 16], "lr": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}
 
         def check(self):
             if self.stride is not None and self.stride > self.L:

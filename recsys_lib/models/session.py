@@ -28,6 +28,7 @@ import scipy.sparse as sp
 
 from ..config import Config, param
 from .base import Recommender
+from .baselines import keep_top_k
 
 __all__ = ["SequentialRules", "VSKNN", "gap_weights", "WEIGHTINGS"]
 
@@ -182,10 +183,7 @@ class VSKNN(Recommender):
         sizes = np.sqrt(np.maximum(np.asarray(n.sum(axis=1)).ravel(), 1.0))
         sim = (q @ n.T).toarray() / sizes[None, :]
         np.fill_diagonal(sim, 0.0)
-        if self.k < nu:
-            drop = np.argsort(-sim, axis=1, kind="stable")[:, self.k:]
-            np.put_along_axis(sim, drop, 0.0, axis=1)
-        return (sp.csr_matrix(sim) @ n).toarray()
+        return (sp.csr_matrix(keep_top_k(sim, self.k)) @ n).toarray()
 
     def score(self, users, which="valid"):
         users = self._check_users(users)
