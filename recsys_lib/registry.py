@@ -144,3 +144,17 @@ register("gru4rec-lstm", _M + "rnn:GRU4Rec", "sequence", "05_rnn", "GRU4Rec (LST
 register("cfgan", _M + "gan:CFGAN", "general", "06_gan", "CFGAN", kind="GAN",
          smoke=dict(epochs=2, eval_every=1), tiny=dict(epochs=2, eval_every=1, hidden=8,
                                                        batch_size=16))
+_TINY_ATT = dict(_SMALL, L=4, dim=8, blocks=1)
+register("sasrec", _M + "attention:SASRec", "sequence", "07_attention", "SASRec", kind="attention",
+         fixed=dict(loss="ce", negatives=1), smoke=dict(epochs=2), tiny=_TINY_ATT)
+register("sasrec-bce", _M + "attention:SASRec", "sequence", "07_attention", "SASRec (BCE, 1 negative)",
+         kind="attention", fixed=dict(loss="bce", negatives=1), smoke=dict(epochs=2),
+         tiny=_TINY_ATT)
+register("sasrec-sampled", _M + "attention:SASRec", "sequence", "07_attention",
+         "SASRec (sampled softmax)", kind="attention", fixed=dict(loss="sampled"),
+         smoke=dict(epochs=2), tiny=dict(_TINY_ATT, negatives=3))
+register("sasrec-gbce", _M + "attention:SASRec", "sequence", "07_attention", "gSASRec (gBCE)",
+         kind="attention", fixed=dict(loss="gbce"), smoke=dict(epochs=2),
+         tiny=dict(_TINY_ATT, negatives=3))
+register("bert4rec", _M + "attention:BERT4Rec", "sequence", "07_attention", "BERT4Rec",
+         kind="attention", fixed=dict(negatives=1), smoke=dict(epochs=2), tiny=_TINY_ATT)
