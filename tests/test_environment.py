@@ -52,3 +52,34 @@ def test_movielens_files_are_never_committed():
     banned = re.compile(r"(u\.data|u\.item|u\.user|ml-100k\.(inter|item|user)|ratings\.dat|"
                         r"ml-100k\.zip|ml-1m\.zip|recbole-.*\.whl)$")
     assert not [f for f in files.splitlines() if banned.search(f)]
+
+
+def _fresh_env(**env):
+    import os
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
+    base.update(env)
+    code = ("import recsys_lib, os, tensorflow as tf; from recsys_lib.keys import NUMERIC_ENV; "
+            "print(os.environ['ONEDNN_MAX_CPU_ISA'] or '-', 'ONEDNN_MAX_CPU_ISA' in NUMERIC_ENV)")
+    out = subprocess.run([sys.executable, "-c", code], env=base, capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    return out.stdout.split()
+
+
+def test_onednn_is_capped_at_avx2_before_tensorflow_loads_and_the_cap_is_in_every_key():
+    """The cap that makes an AVX-512 computer run this book's sgemm kernel (Reproducibility)."""
+    assert _fresh_env() == ["AVX2", "True"]
+    assert _fresh_env(ONEDNN_MAX_CPU_ISA="AVX")[0] == "AVX"          # a reader's own setting wins
+    assert _fresh_env(ONEDNN_MAX_CPU_ISA="")[0] == "-"               # empty: no cap
+
+
+def test_the_isa_cap_changes_the_cache_key(monkeypatch, tiny):
+    from recsys_lib.keys import fingerprint
+    from recsys_lib.splits import leave_last_out
+
+    split = leave_last_out(tiny)
+    capped = fingerprint("gru4rec", split)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
+    assert fingerprint("gru4rec", split) != capped
