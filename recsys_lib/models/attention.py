@@ -209,7 +209,10 @@ class SASRec(_ChunkedSequenceRecommender):
     """SASRec: causal self-attention over the last ``L`` items, a prediction at every position.
 
     Training windows are ``sequence_chunks`` of the histories before validation, as for
-    GRU4Rec (each target is trained once, from at least ``L - stride + 1`` earlier items).
+    GRU4Rec, but by default they do not overlap (``stride = L``): each item is a target once,
+    predicted from the items before it in its window. The paper trains every position of each
+    user's last ``L`` items only; cutting the whole history into windows uses the same
+    computation per window and loses no history.
     Early stopping on validation NDCG@10; the validation item enters the history at test time.
     """
 
@@ -226,7 +229,8 @@ class SASRec(_ChunkedSequenceRecommender):
         loss: str = param("ce", choices=LOSSES, doc="bce, sampled softmax, full softmax or gBCE")
         negatives: int = param(1, low=1, doc="sampled negatives per position (not for 'ce')")
         gbce_t: float = param(0.75, low=0, high=1, doc="gBCE calibration t")
-        stride: int | None = param(None, low=1, none_ok=True, doc="default L // 2")
+        stride: int | None = param(None, low=1, none_ok=True,
+                                   doc="default L: windows do not overlap")
         epochs: int = param(200, low=1)
         batch_size: int = param(128, low=1)
         lr: float = param(1e-3, low=0, low_open=True)
@@ -243,6 +247,12 @@ class SASRec(_ChunkedSequenceRecommender):
                 raise ValueError(f"stride must be in 1..L={self.L}, got {self.stride}")
 
     causal = True
+
+    @property
+    def stride(self) -> int:
+        """Items between window ends (default ``L``: every position of a window is trained
+        once, as in the paper, which trains every position of each user's last window)."""
+        return self.L if self.config.stride is None else self.config.stride
 
     def _prepare(self, split):
         super()._prepare(split)
