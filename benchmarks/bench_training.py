@@ -43,11 +43,17 @@ def bench(name: str, split, epochs: int = 3) -> dict:
 
 
 def default_models() -> list[str]:
-    """Every registered model that trains with TensorFlow, but variants of another entry."""
+    """Every registered model that trains with TensorFlow, but variants of another entry (the
+    first entry of each class stands for its variants, e.g. gru4rec for gru4rec-lstm)."""
     from recsys_lib.registry import MODELS
 
-    deep = [n for n, e in MODELS.items() if not e.fixed and e.model_class().uses_tensorflow]
-    return [n for n in deep if n != "bpr"]
+    out, classes = [], set()
+    for n, e in MODELS.items():
+        cls = e.model_class()
+        if cls.uses_tensorflow and cls not in classes and n != "bpr":
+            out.append(n)
+        classes.add(cls)
+    return out
 
 
 def main(names=None) -> list[dict]:

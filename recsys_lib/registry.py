@@ -157,4 +157,4 @@ register("sasrec-gbce", _M + "attention:SASRec", "sequence", "07_attention", "gS
          kind="attention", fixed=dict(loss="gbce"), smoke=dict(epochs=2),
          tiny=dict(_TINY_ATT, negatives=3))
 register("bert4rec", _M + "attention:BERT4Rec", "sequence", "07_attention", "BERT4Rec",
-         kind="attention", fixed=dict(negatives=1), smoke=dict(epochs=2), tiny=_TINY_ATT)
+         kind="attention", smoke=dict(epochs=2), tiny=_TINY_ATT)
