@@ -277,3 +277,17 @@ def test_the_seed_band_takes_the_cross_machine_spread_and_refuses_a_regression(t
     nbformat.write(nb, tmp_path / "04_cnn.ipynb")
     copy = nbformat.read(tmp_path / "04_cnn.ipynb", as_version=4)
     assert [(c.source, json.dumps(c.outputs, sort_keys=True)) for c in _checked(copy)] == before
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_recsys_lib_is_imported_before_tensorflow(path):
+    """recsys_lib sets TensorFlow's numeric settings (oneDNN's ISA cap) when it is imported;
+    they only take effect if TensorFlow is not loaded yet."""
+    nb = nbformat.read(path, as_version=4)
+    lines = [ln.strip() for c in nb.cells if c.cell_type == "code" for ln in c.source.splitlines()]
+    imports = [ln for ln in lines if ln.startswith(("import ", "from "))]
+    first_lib = next((k for k, ln in enumerate(imports) if "recsys_lib" in ln), None)
+    first_tf = next((k for k, ln in enumerate(imports)
+                     if re.match(r"(import|from) (keras|tensorflow)\b", ln)), None)
+    if first_tf is not None:
+        assert first_lib is not None and first_lib < first_tf, imports[first_tf]

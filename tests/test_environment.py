@@ -61,7 +61,8 @@ def _fresh_env(**env):
 
     base = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
     base.update(env)
-    code = ("import recsys_lib, os, tensorflow as tf; from recsys_lib.keys import NUMERIC_ENV; "
+    code = ("import sys, os, recsys_lib; from recsys_lib.keys import NUMERIC_ENV; "
+            "assert 'tensorflow' not in sys.modules; "
             "print(os.environ['ONEDNN_MAX_CPU_ISA'] or '-', 'ONEDNN_MAX_CPU_ISA' in NUMERIC_ENV)")
     out = subprocess.run([sys.executable, "-c", code], env=base, capture_output=True, text=True,
                          check=True, cwd=ROOT)
@@ -69,7 +70,9 @@ def _fresh_env(**env):
 
 
 def test_onednn_is_capped_at_avx2_before_tensorflow_loads_and_the_cap_is_in_every_key():
-    """The cap that makes an AVX-512 computer run this book's sgemm kernel (Reproducibility)."""
+    """The cap that makes an AVX-512 computer run this book's sgemm kernel (Reproducibility):
+    importing recsys_lib sets it, and does not itself load TensorFlow, so a notebook that imports
+    recsys_lib first has it in place when TensorFlow's oneDNN starts."""
     assert _fresh_env() == ["AVX2", "True"]
     assert _fresh_env(ONEDNN_MAX_CPU_ISA="AVX")[0] == "AVX"          # a reader's own setting wins
     assert _fresh_env(ONEDNN_MAX_CPU_ISA="")[0] == "-"               # empty: no cap
