@@ -291,3 +291,16 @@ def test_recsys_lib_is_imported_before_tensorflow(path):
                      if re.match(r"(import|from) (keras|tensorflow)\b", ln)), None)
     if first_tf is not None:
         assert first_lib is not None and first_lib < first_tf, imports[first_tf]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_glued_value_is_used_by_the_prose_and_every_use_is_glued(path):
+    """A value computed for the prose but never pasted is a claim nobody reads (or a sentence
+    that was typed instead); a paste with no value breaks the page."""
+    nb = nbformat.read(path, as_version=4)
+    glued = {o.metadata["scrapbook"]["name"] for c in nb.cells if c.cell_type == "code"
+             for o in c.get("outputs", []) if "scrapbook" in o.get("metadata", {})}
+    md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    used = set(re.findall(r"\{glue(?::\w*)?\}`([^`]+)`", md))
+    assert not glued - used, f"glued, never used: {sorted(glued - used)}"
+    assert not used - glued, f"used, never glued: {sorted(used - glued)}"
