@@ -144,7 +144,7 @@ register("gru4rec-lstm", _M + "rnn:GRU4Rec", "sequence", "05_rnn", "GRU4Rec (LST
 register("cfgan", _M + "gan:CFGAN", "general", "06_gan", "CFGAN", kind="GAN",
          smoke=dict(epochs=2, eval_every=1), tiny=dict(epochs=2, eval_every=1, hidden=8,
                                                        batch_size=16))
-_TINY_ATT = dict(_SMALL, L=4, dim=8, blocks=1)
+_TINY_ATT = dict(epochs=2, batch_size=512, L=8, dim=8, blocks=1)
 register("sasrec", _M + "attention:SASRec", "sequence", "07_attention", "SASRec", kind="attention",
          fixed=dict(loss="ce", negatives=1), smoke=dict(epochs=2), tiny=_TINY_ATT)
 register("sasrec-bce", _M + "attention:SASRec", "sequence", "07_attention", "SASRec (BCE, 1 negative)",

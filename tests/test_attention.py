@@ -104,6 +104,9 @@ def test_item_windows_by_hand():
     # windows end at the last item and every 2 before it, until one reaches the first item
     np.testing.assert_array_equal(w, [[3, 4, 5], [1, 2, 3], [0, 0, 6]])
     np.testing.assert_array_equal(users, [0, 0, 1])
+    # the earliest window holds the first L items, not a one-item stub
+    w, _ = item_windows([np.array([0, 1, 2, 3])], L=3, stride=3)
+    np.testing.assert_array_equal(w, [[2, 3, 4], [1, 2, 3]])
     with pytest.raises(ValueError, match="stride"):
         item_windows([np.arange(3)], L=3, stride=4)
 
@@ -141,3 +144,21 @@ def test_bert4rec_scores_from_a_mask_token_after_the_last_items(ml100k_split):
     assert (w[:, -1] == ml100k_split.num_items + 1).all()
     seq = ml100k_split.sequences("test")[0]
     np.testing.assert_array_equal(w[0, :-1], np.asarray(seq[-(m.L - 1):]) + 1)
+
+
+@pytest.mark.parametrize("loss", ["bce", "gbce"])
+def test_negatives_are_drawn_at_trained_positions_only_and_never_the_target(loss, ml100k_split):
+    from recsys_lib.registry import make_model
+
+    m = make_model(f"sasrec-{loss}", L=8, dim=8, blocks=1, epochs=1,
+                   **({"negatives": 3} if loss == "gbce" else {}))
+    m.setup(ml100k_split)
+    n = m.negatives
+    negs = m._negatives(m.chunk_users_, m.targets_, m.weights_, n)
+    trained = m.weights_ > 0
+    assert negs.shape == (len(m.windows_), 8, n)
+    assert (negs[~trained] == 0).all()
+    assert not (negs[trained] == m.targets_[trained][:, None]).any()
+    if loss == "bce":                          # the user's training items are never negatives
+        users = np.repeat(m.chunk_users_, 8).reshape(-1, 8)[trained]
+        assert not m._seen[users[:, None], negs[trained]].any()

@@ -7,7 +7,7 @@ from recsys_lib.testing import block_split as _block_split, deep_models, tiny
 FAST = {n: tiny(n) for n in deep_models()}
 
 
-@pytest.mark.parametrize("name", ["bpr", "gru4rec", "caser", "cfgan"])
+@pytest.mark.parametrize("name", ["bpr", "gru4rec", "caser", "cfgan", "sasrec", "bert4rec"])
 def test_a_restored_model_scores_exactly_like_the_trained_one(name):
     split = _block_split()
     hp = FAST[name]

@@ -27,10 +27,18 @@ prediction at every position (``predict at every position``). Its loss is a sett
   raised to the power ``beta = alpha (t (1 - 1/alpha) + 1/alpha)``, with
   ``alpha = negatives / (num_items - 1)`` and calibration ``t``.
 
-Negatives are drawn uniformly from the items the user has not interacted with in training
-(``sample_negatives``, the book's one sampler), fresh every epoch, as in the SASRec code.
+Negatives are drawn fresh every epoch at the trained positions: for BCE and sampled softmax
+uniformly from the items the user has not interacted with in training (``sample_negatives``,
+the book's one sampler), as in the SASRec code; for gBCE uniformly from every item but the
+target, as gSASRec draws them (its ``alpha`` is the sampling rate of that pool).
 
-**BERT4Rec** is bidirectional (no causal mask) and is trained by the cloze task: each epoch a
+Cutting each whole history into windows (rather than the papers' one window of each user's
+last ``L`` items) keeps all of the history, and weighs users by how much they rated.
+
+**BERT4Rec** is bidirectional (no causal mask) and is trained by the cloze task. It shares the
+encoder above, so it differs from the paper's in three details: the SASRec scaling of the
+embeddings, pre-LN blocks, and no output transform (dense, GELU, layer norm) or bias before
+the tied output layer. Its feed-forward layers are 4x wide with GELU, as in the paper. each epoch a
 share ``mask_prob`` of each window's items is replaced by a mask token and predicted with
 softmax cross-entropy over the catalogue; a window in which no item was drawn has its last
 item masked (the task it is scored on). It scores a user by appending the mask token to their
@@ -172,7 +180,8 @@ class AttentionNet(TrainStep, keras.Model):
 
 def item_windows(sequences, L: int, stride: int):
     """Histories cut into windows of ``L`` items (``item + 1`` codes, left-padded with 0),
-    ending at the last item and every ``stride`` items before it, with the user of each."""
+    ending at the last item and every ``stride`` items before it, the earliest window holding
+    the first ``L`` items (as BERT4Rec's code anchors one at the start), with the user of each."""
     if not 1 <= stride <= L:
         raise ValueError(f"stride must be in 1..L, got {stride}")
     out, users = [], []
@@ -180,6 +189,8 @@ def item_windows(sequences, L: int, stride: int):
         s = np.asarray(s, dtype=np.int64) + 1
         for e in range(len(s), 0, -stride):
             lo = max(0, e - L)
+            if lo == 0:                     # the earliest window: the first L items, not a stub
+                e = min(len(s), L)
             w = np.zeros(L, np.int32)
             w[L - (e - lo):] = s[lo:e]
             out.append(w), users.append(u)
@@ -268,16 +279,27 @@ class SASRec(_ChunkedSequenceRecommender):
         self.net_.compile(optimizer=keras.optimizers.Adam(self.lr))
         self.net_(self.windows_[:1])
 
-    def _negatives(self, users, n):
-        """``(len(users), L, n)`` negatives per position (one dummy column for 'ce')."""
+    def _negatives(self, users, targets, weights, n):
+        """``(len(users), L, n)`` negatives, drawn only at trained positions (zeros elsewhere;
+        one dummy column for 'ce'). For 'bce' and 'sampled' they are items the user has not
+        interacted with in training, as in the SASRec code; for 'gbce' any item but the
+        target, as gSASRec draws them, since its ``alpha`` assumes that pool."""
         if self.loss == "ce":
             return np.zeros((len(users), self.L, 1), np.int32)
-        return sample_negatives(users, self._seen, self._rng, size=self.L * n).reshape(
-            len(users), self.L, n).astype(np.int32)
+        out = np.zeros((len(users) * self.L, n), np.int32)
+        at = np.flatnonzero(weights.ravel() > 0)
+        if self.loss == "gbce":
+            draw = self._rng.integers(0, self.num_items_ - 1, size=(len(at), n))
+            draw += draw >= targets.ravel()[at][:, None]          # skip the target itself
+        else:
+            draw = sample_negatives(users[at // self.L], self._seen, self._rng, size=n)
+        out[at] = draw
+        return out.reshape(len(users), self.L, n)
 
     def _run_epoch(self, epoch):
         order = self._rng.permutation(len(self.windows_))
-        negs = self._negatives(self.chunk_users_[order], self.negatives)
+        negs = self._negatives(self.chunk_users_[order], self.targets_[order],
+                               self.weights_[order], self.negatives)
         return self._fit_epoch((self.windows_[order], self.targets_[order],
                                 self.weights_[order], negs))
 
