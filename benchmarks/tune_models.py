@@ -5,24 +5,48 @@
 Each search resumes from its study under ``data/tuning/`` if it was interrupted; the record
 ``results/<dataset>/tuning/<MODEL>.json`` is rewritten after every trial. Prints the cost of
 each search (trials x seconds) and any optimum on an open edge of its space.
+
+While the file ``data/tuning/PAUSE`` exists, the run waits before starting its next trial (so
+that a benchmark or the book can be timed on an idle machine without a trial's recorded
+seconds counting the pause); delete the file and it goes on.
 """
 from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from recsys_lib.experiment import load_split
 from recsys_lib.tuning import open_edges, tune
+
+
+PAUSE = Path("data/tuning/PAUSE")
+
+
+def wait_while_paused() -> None:
+    if PAUSE.exists():
+        print(f"paused ({PAUSE} exists)", flush=True)
+        t0 = time.perf_counter()
+        while PAUSE.exists():
+            time.sleep(5)
+        print(f"resumed after {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def report(name: str):
+    def progress(r, k, n):
+        print(f"  {name} [{k}/{n}] {r['hyperparameters']} {r['valid']['NDCG@10']:.4f} "
+              f"({r['train_seconds']:.1f} s)", flush=True)
+        wait_while_paused()
+    return progress
 
 
 def main(argv=None) -> int:
     names = list(argv if argv is not None else sys.argv[1:])
     split = load_split()
     for name in names:
+        wait_while_paused()
         t0 = time.perf_counter()
-        res = tune(name, split, progress=lambda r, k, n: print(
-            f"  {name} [{k}/{n}] {r['hyperparameters']} {r['valid']['NDCG@10']:.4f} "
-            f"({r['train_seconds']:.1f} s)", flush=True))
+        res = tune(name, split, progress=report(name))
         print(f"{name}: best {res['best']} valid NDCG@10 {res['best_valid']['NDCG@10']:.4f}; "
               f"{len(res['trials'])} trials, {res['seconds']:.0f} s of training "
               f"({time.perf_counter() - t0:.0f} s wall); open edges: {open_edges(name, res['best'])}",
