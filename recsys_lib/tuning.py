@@ -9,6 +9,17 @@ NDCG@10 (the test item is never scored) and writes ``results/<dataset>/tuning/<M
 * **The budget.** ``TRIALS`` trials for every model, baseline or deep (PROTOCOL.md, "Tuning").
   A deterministic model that TPE asks for a configuration it already tried answers from the
   earlier trial; the repeat still counts against the budget.
+* **Stopping poor trials early.** A model trained epoch by epoch reports its validation NDCG@10
+  after every check, and a trial whose best value so far is below the median of the earlier
+  trials at the same epoch is stopped (Optuna's ``MedianPruner``, not before ``STARTUP`` trials
+  have finished, nor before epoch ``WARMUP + 1``). A stopped trial counts against the budget
+  like any other, and is recorded with the epoch it reached and its best NDCG@10 so far; the
+  chosen configuration is the best of the trials that ran to the end. Models without epochs
+  (the closed-form and neighbourhood baselines) are never stopped. The search reads the checks
+  from the line the training loop prints when ``verbose`` (``_Checks``), so that it needs no
+  hook in the code that makes records. Stopping early is what
+  makes sixteen trials of the deep models affordable on two cores; its risk, that a slow
+  starter is cut, is why it waits for ``WARMUP`` epochs.
 * **Interruptions.** The study lives in an SQLite file under ``data/tuning/`` (a cache, never
   committed); a killed search resumes from it. Trial ``k`` is proposed by a sampler seeded with
   ``(seed, k)`` that sees the ``k`` finished trials, so a resumed search proposes exactly what
@@ -22,9 +33,12 @@ NDCG@10 (the test item is never scored) and writes ``results/<dataset>/tuning/<M
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -33,13 +47,15 @@ __all__ = ["TRIALS", "tune", "tuning_key", "tuning_path", "tuning_status", "open
 
 #: the search budget of every model: trials of TPE on validation NDCG@10
 TRIALS = 16
-#: random trials before TPE starts modelling
+#: random trials before TPE starts modelling (and before any trial is stopped early)
 STARTUP = 5
+#: epochs a trial always runs before it may be stopped early
+WARMUP = 5
 CRITERION = "valid NDCG@10"
 #: the code of the search itself, hashed into the key (as result records hash the functions
 #: that make a record, not whole modules: a new report helper must not stale every search)
 TUNER_FUNCTIONS = ("recsys_lib.tuning:tune", "recsys_lib.tuning:_suggest",
-                   "recsys_lib.tuning:search_space")
+                   "recsys_lib.tuning:_Checks", "recsys_lib.tuning:search_space")
 
 
 def search_space(name: str) -> dict:
@@ -60,7 +76,7 @@ def tuning_key(name: str, split, seed: int = 0, trials: int = TRIALS) -> str:
     space = search_space(name)
     settings = {k: v for k, v in e.config().key_dict().items() if k not in space}
     parts = {"model": name, "settings": settings, "space": space, "trials": int(trials),
-             "startup": STARTUP, "seed": int(seed), "data": data_key(split),
+             "startup": STARTUP, "warmup": WARMUP, "seed": int(seed), "data": data_key(split),
              "versions": package_versions(), "env": {k: os.environ.get(k) for k in NUMERIC_ENV},
              "code": behaviour_key(e.module, blank_defaults=True),
              "tuner": [_function_code_hash(f) for f in TUNER_FUNCTIONS]}
@@ -94,13 +110,18 @@ def tuning_record(name: str, dataset: str = "ml-100k") -> tuple[dict | None, str
 
 
 def trials_frame(name: str, dataset: str = "ml-100k"):
-    """The trials of ``tuning_record(name)`` as a DataFrame: one row per trial, its settings and
-    its validation NDCG@10 (empty if there was no search)."""
+    """The trials of ``tuning_record(name)`` as a DataFrame: one row per trial, its settings,
+    its validation NDCG@10 and, for a trial stopped early, the epoch it reached (its NDCG@10 is
+    then the best it had so far); empty if there was no search."""
     import pandas as pd
 
     rec, _ = tuning_record(name, dataset)
-    return pd.DataFrame([{**t["hyperparameters"], "valid NDCG@10": t["valid"]["NDCG@10"]}
-                         for t in (rec or {}).get("trials", [])])
+    trials = (rec or {}).get("trials", [])
+    out = pd.DataFrame([{**t["hyperparameters"], "valid NDCG@10": t["valid"]["NDCG@10"],
+                         "stopped at epoch": t.get("stopped_at_epoch")} for t in trials])
+    if not any("stopped_at_epoch" in t for t in trials):
+        out = out.drop(columns="stopped at epoch", errors="ignore")
+    return out
 
 
 def tuning_status(name: str, split, dataset: str = "ml-100k") -> str:
@@ -141,6 +162,45 @@ def open_edges(name: str, best: dict) -> list[str]:
     return out
 
 
+#: the line ``EarlyStoppingRecommender`` prints after each validation check when ``verbose``
+CHECK_LINE = re.compile(r"^epoch\s+(\d+)\s+loss \S+\s+val NDCG@10 (\S+)")
+
+
+class _Checks(io.TextIOBase):
+    """Stands in for stdout during a trial: each validation check the model prints is reported
+    to the trial, and a trial the pruner stops raises ``optuna.TrialPruned`` from the print.
+
+    Reading the training loop's own log line (``verbose`` is outside every cache key) keeps
+    the search out of the code that makes records: a hook in the loop would re-key them all.
+    """
+
+    def __init__(self, trial, hp: dict, t0: float):
+        self.trial, self.hp, self.t0, self.best, self._line = trial, hp, t0, -1.0, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        import optuna
+
+        self._line += text
+        while "\n" in self._line:
+            line, self._line = self._line.split("\n", 1)
+            m = CHECK_LINE.match(line)
+            if not m:
+                continue
+            epoch, ndcg = int(m.group(1)), float(m.group(2))
+            self.best = max(self.best, ndcg)
+            self.trial.report(ndcg, epoch)
+            if self.trial.should_prune():
+                for k, v in (("hp", self.hp), ("valid", {"NDCG@10": self.best}),
+                             ("stopped_at_epoch", epoch),
+                             ("seconds", time.perf_counter() - self.t0)):
+                    self.trial.set_user_attr(k, v)
+                raise optuna.TrialPruned()
+        return len(text)
+
+
 def _suggest(trial, space: dict) -> dict:
     hp = {}
     for k, values in space.items():
@@ -162,7 +222,8 @@ def tune(name: str, split, seed: int = 0, trials: int = TRIALS, dataset: str = "
     from .experiment import _round
     from .io import write_json
     from .metrics import evaluate
-    from .registry import make_model
+    from .models.training import EarlyStoppingRecommender
+    from .registry import entry, make_model
     from .utils import set_seed
 
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
@@ -178,10 +239,13 @@ def tune(name: str, split, seed: int = 0, trials: int = TRIALS, dataset: str = "
     rows: list[dict] = []
 
     def record(done: bool) -> dict:
-        best = max(rows, key=lambda r: (r["valid"]["NDCG@10"], -r["trial"])) if rows else None
+        ran = [r for r in rows if "stopped_at_epoch" not in r]
+        best = max(ran, key=lambda r: (r["valid"]["NDCG@10"], -r["trial"])) if ran else None
         return {"model": name, "dataset": dataset, "seed": seed, "key": key,
                 "criterion": CRITERION, "sampler": f"TPE (optuna {optuna.__version__}), "
-                f"{STARTUP} random start-up trials", "budget": trials, "space": space,
+                f"{STARTUP} random start-up trials", "pruner": f"median, after {STARTUP} trials "
+                f"and {WARMUP} epochs", "stopped_early": len(rows) - len(ran),
+                "budget": trials, "space": space,
                 "trials": rows, "best": best["hyperparameters"] if best else None,
                 "best_valid": best["valid"] if best else None,
                 "seconds": round(sum(r["train_seconds"] for r in rows), 2), "finished": done}
@@ -193,9 +257,14 @@ def tune(name: str, split, seed: int = 0, trials: int = TRIALS, dataset: str = "
         if seen is not None:
             valid = seen["valid"]
         else:
-            model = make_model(name, seed=seed, **hp)
+            # a model trained epoch by epoch prints its checks (verbose is in no key) to _Checks
+            epochwise = issubclass(entry(name).model_class(), EarlyStoppingRecommender)
+            model = make_model(name, seed=seed, **hp, **({"verbose": 1} if epochwise else {}))
+            watch = (contextlib.redirect_stdout(_Checks(trial, hp, t0)) if epochwise
+                     else contextlib.nullcontext())
             set_seed(seed, tensorflow=model.uses_tensorflow)
-            model.fit(split, refit=False)       # validation only: no twin refit for test
+            with watch:
+                model.fit(split, refit=False)   # validation only: no twin refit for test
             valid = _round(evaluate(model, split, "valid").means)
         trial.set_user_attr("hp", hp)
         trial.set_user_attr("valid", valid)
@@ -206,9 +275,13 @@ def tune(name: str, split, seed: int = 0, trials: int = TRIALS, dataset: str = "
     while True:
         study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
                                     load_if_exists=True)
-        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        done = [t for t in study.trials if t.state in finished]
         rows = [{"trial": k, "hyperparameters": t.user_attrs["hp"], "valid": t.user_attrs["valid"],
-                 "train_seconds": round(t.user_attrs["seconds"], 2)} for k, t in enumerate(done)]
+                 "train_seconds": round(t.user_attrs["seconds"], 2),
+                 **({"stopped_at_epoch": t.user_attrs["stopped_at_epoch"]}
+                    if t.state == optuna.trial.TrialState.PRUNED else {})}
+                for k, t in enumerate(done)]
         if write:
             write_json(record(len(rows) >= trials), tuning_path(name, dataset))
         if len(rows) >= trials:
@@ -220,6 +293,8 @@ def tune(name: str, split, seed: int = 0, trials: int = TRIALS, dataset: str = "
         sampler = optuna.samplers.TPESampler(seed=seed * 100_003 + len(rows),
                                              n_startup_trials=STARTUP)
         # (a trial killed mid-run stays RUNNING in the storage; TPE ignores it)
-        study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=STARTUP, n_warmup_steps=WARMUP)
+        study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler,
+                                  pruner=pruner)
         study.optimize(objective, n_trials=1)
 

@@ -55,6 +55,51 @@ def test_an_interrupted_search_resumes_to_what_an_uninterrupted_one_finds(isolat
     assert tuning_status("ease", split) == "current"
 
 
+def test_a_trial_stopped_early_counts_against_the_budget_and_is_never_chosen(isolated,
+                                                                             monkeypatch):
+    """The tuner's bookkeeping of stopped trials, with a pruner that stops every trial after the
+    first three at its second check (Optuna's MedianPruner decides when in real searches)."""
+    import optuna
+
+    import recsys_lib.registry as registry
+    from recsys_lib.testing import tiny
+
+    class StopLateTrials(optuna.pruners.BasePruner):
+        def __init__(self, **kwargs):
+            pass
+
+        def prune(self, study, trial):
+            return trial.number >= 3 and len(trial.intermediate_values) >= 2
+
+    monkeypatch.setattr(optuna.pruners, "MedianPruner", StopLateTrials)
+    real = registry.make_model
+    monkeypatch.setattr(registry, "make_model", lambda name, **kw: real(
+        name, **{**tiny(name), "epochs": 4, "eval_every": 1, "patience": 10, **kw}))
+    split = block_split()
+    res = tune("bpr", split, trials=5, storage_dir=isolated / "p")
+    assert len(res["trials"]) == 5 and res["finished"] and res["stopped_early"] == 2
+    stopped = [t for t in res["trials"] if "stopped_at_epoch" in t]
+    assert [t["trial"] for t in stopped] == [3, 4]
+    assert all(t["stopped_at_epoch"] == 2 and set(t["valid"]) == {"NDCG@10"} for t in stopped)
+    ran = [t for t in res["trials"] if "stopped_at_epoch" not in t]
+    assert res["best"] == max(ran, key=lambda t: t["valid"]["NDCG@10"])["hyperparameters"]
+    # a resumed run finds the five trials done and does not run a sixth
+    again = tune("bpr", split, trials=5, storage_dir=isolated / "p")
+    assert again["trials"] == res["trials"]
+
+
+def test_the_tuner_reads_every_check_the_training_loop_prints(capsys):
+    from recsys_lib.testing import tiny
+    from recsys_lib.tuning import CHECK_LINE
+
+    model = make_model("gru4rec", seed=0, **{**tiny("gru4rec"), "epochs": 3, "verbose": 1})
+    model.fit(block_split())
+    read = [(int(m.group(1)), float(m.group(2))) for m in map(CHECK_LINE.match,
+                                                               capsys.readouterr().out.splitlines()) if m]
+    assert read == [(e, round(v, 4)) for e, v in zip(model.history_["epoch"],
+                                                     model.history_["val_NDCG@10"])]
+
+
 def test_the_key_changes_with_the_budget_the_seed_and_the_data():
     a, b = block_split(0), block_split(1)
     k = tuning_key("itemknn", a)
