@@ -13,7 +13,7 @@ import pandas as pd
 from .registry import MODELS, profile_overrides
 from .splits import leave_last_out
 
-__all__ = ["block_split", "block_items", "tiny", "deep_models"]
+__all__ = ["block_split", "block_items", "tiny", "deep_models", "fitted_tiny"]
 
 
 def block_split(seed=0, n_users=60, n_items=40):
@@ -46,6 +46,17 @@ def block_items(n_items):
 def tiny(name: str, **changes) -> dict:
     """The registry's ``tiny`` settings of ``name``, with ``changes``."""
     return {**profile_overrides(name, "tiny"), **changes}
+
+
+def fitted_tiny(name: str, split=None, **changes):
+    """``name`` with its ``tiny`` settings (and ``changes``), seed 0, fitted on ``split``
+    (``block_split()`` by default) through the model store: a test that only needs a fitted
+    model gets the one another test already trained on the same data and settings (the store
+    is keyed by the model's fingerprint, and the test suite's store is shared by its workers)."""
+    from .model_store import fitted_model
+
+    split = block_split() if split is None else split
+    return fitted_model(name, split, seed=0, overrides=tiny(name, **changes))
 
 
 def deep_models() -> list[str]:

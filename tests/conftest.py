@@ -41,11 +41,15 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True, scope="session")
 def _private_model_store(tmp_path_factory):
     """Models trained by the tests (and the notebooks they execute) go to a temporary store,
-    not to the checkout's data/models."""
+    not to the checkout's data/models; the pytest workers of one run share it (writes are
+    atomic), so that ``recsys_lib.testing.fitted_tiny`` trains each small model once."""
     import os
 
+    base = tmp_path_factory.getbasetemp()
+    store = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "model-store"
+    store.mkdir(exist_ok=True)
     old = os.environ.get("RECSYS_MODELS")
-    os.environ["RECSYS_MODELS"] = str(tmp_path_factory.mktemp("model-store"))
+    os.environ["RECSYS_MODELS"] = str(store)
     yield
     if old is None:
         os.environ.pop("RECSYS_MODELS", None)

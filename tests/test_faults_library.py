@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from recsys_lib.registry import MODELS, make_model
-from recsys_lib.testing import block_split, tiny
+from recsys_lib.testing import block_split, fitted_tiny, tiny
 from recsys_lib.io import atomic_file, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def fitted():
     split = block_split()
-    return split, {n: make_model(n, **tiny(n)).fit(split) for n in MODELS}
+    return split, {n: fitted_tiny(n, split) for n in MODELS}
 
 
 @pytest.mark.parametrize("bad, match", [

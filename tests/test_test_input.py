@@ -6,7 +6,7 @@ import pytest
 from recsys_lib.models.training import EarlyStoppingRecommender
 from recsys_lib.registry import MODELS, make_model
 from recsys_lib.splits import Split
-from recsys_lib.testing import block_split, tiny
+from recsys_lib.testing import block_split, fitted_tiny, tiny
 
 USER = 3
 
@@ -26,7 +26,7 @@ def _moved(split: Split, user: int) -> Split:
 
 
 def _fit(name, split):
-    return make_model(name, seed=0, **tiny(name)).fit(split)
+    return fitted_tiny(name, split)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,11 @@ def splits():
     return split, _moved(split, USER)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+# every model in the full suite; make test-fast (no slow tests) keeps one deep model of each
+# way the validation item gets in (a refit twin: BPR; the input history: GRU4Rec)
+@pytest.mark.parametrize("name", [
+    n if n in ("bpr", "gru4rec") or not MODELS[n].model_class().uses_tensorflow
+    else pytest.param(n, marks=pytest.mark.slow) for n in sorted(MODELS)])
 def test_the_validation_item_reaches_every_model_at_test_time(name, splits):
     split, moved = splits
     a, b = _fit(name, split), _fit(name, moved)
@@ -58,7 +62,7 @@ def test_the_validation_item_never_reaches_validation_scores(name, splits):
 
 def test_a_refit_twin_trains_on_training_plus_validation_for_the_chosen_epochs(splits):
     split, _ = splits
-    m = _fit("bpr", split)
+    m = make_model("bpr", seed=0, **tiny("bpr")).fit(split)    # fresh: the twin is inspected
     twin = m.test_model_
     assert twin.epochs == m.best_epoch_ and twin.history_["epoch"] == list(range(1, m.best_epoch_ + 1))
     assert twin._users.size == len(split.train) + len(split.valid)
