@@ -4,6 +4,7 @@
 #               check, then nbval, which executes every committed notebook once and checks
 #               its tagged outputs
 #   make test-fast  the library tests without notebooks, site or browser (under 3 minutes)
+#   make site   only build the site from the committed notebooks (what GitHub Pages publishes)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -14,7 +15,7 @@ export TF_ENABLE_ONEDNN_OPTS := 0
 export KERAS_BACKEND := tensorflow
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup data book report test test-fast bench clean
+.PHONY: setup data book site report test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -36,6 +37,10 @@ PARALLEL := -n 2 --dist loadfile
 
 book: data
 	$(BIN)/python -m recsys_lib.book run --profile full
+	$(MAKE) site
+
+# the same command as .github/workflows/deploy-book.yml (tests/test_book.py checks it)
+site: setup
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is at _build/html/index.html"
 

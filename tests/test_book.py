@@ -64,6 +64,32 @@ def built_site(tmp_path_factory):
     return html
 
 
+def test_the_publishing_workflow_builds_the_committed_notebooks_with_the_readme_command():
+    import yaml
+
+    wf = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy-book.yml").read_text())
+    on = wf.get("on", wf.get(True))                # YAML 1.1 reads a bare `on` as true
+    assert on["push"]["branches"] == ["main"]
+    assert wf["permissions"]["pages"] == "write" and wf["permissions"]["id-token"] == "write"
+    build, deploy = wf["jobs"]["build"]["steps"], wf["jobs"]["deploy"]["steps"]
+    site = re.search(r"^site:.*\n\t\$\(BIN\)/(.+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
+    assert site in [step.get("run") for step in build]           # the command of `make site`
+    upload = next(step for step in build if step.get("uses", "").startswith(
+        "actions/upload-pages-artifact@"))
+    assert upload["with"]["path"] == "_build/html"
+    assert any(step.get("uses", "").startswith("actions/deploy-pages@") for step in deploy)
+    assert yaml.safe_load((ROOT / "_config.yml").read_text())["execute"]["execute_notebooks"] == "off"
+    readme = (ROOT / "README.md").read_text()
+    assert "make site" in readme and "deploy-book.yml" in readme
+
+
+@slow
+def test_mathjax_is_served_by_the_site_itself(built_site):
+    page = (built_site / "notebooks" / "06_gan.html").read_text(encoding="utf-8")
+    assert "_static/mathjax/tex-chtml.js" in page and "cdn.jsdelivr.net" not in page
+    assert (built_site / "_static" / "mathjax" / "tex-chtml.js").is_file()
+
+
 @slow
 def test_site_has_every_chapter(built_site):
     for p in NOTEBOOKS:
@@ -152,6 +178,11 @@ def test_site_renders_in_a_browser(built_site):
                     assert page.evaluate("document.images.length") >= 1, f"{rel} shows no plot"
                 real = [e for e in errors if not any(k in e for k in KNOWN_UPSTREAM)]
                 assert not real, (rel, real)
+                # formulas are typeset by the site's own MathJax, with no request outside it
+                if page.locator(".math").count():
+                    page.wait_for_function("document.querySelector('mjx-container') !== null",
+                                           timeout=20_000)
+                assert not [u for u in external if "mathjax" in u.lower()], (rel, external)
                 if rel.endswith("03_framework.html"):
                     page.screenshot(path=str(built_site / "screenshot-03_framework.png"))
                 page.close()
