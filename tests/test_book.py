@@ -64,6 +64,16 @@ def built_site(tmp_path_factory):
     return html
 
 
+def test_the_readme_links_only_to_files_in_the_repository():
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme)
+    local = [x for x in links if not x.startswith(("http://", "https://", "mailto:"))]
+    assert "book/protocol.md" in local                       # the protocol is a page of the book
+    missing = [x for x in local if not (ROOT / x).resolve().is_relative_to(ROOT)
+               or not (ROOT / x).exists()]
+    assert not missing, missing
+
+
 def test_the_publishing_workflow_builds_the_committed_notebooks_with_the_readme_command():
     import yaml
 
