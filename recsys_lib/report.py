@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-__all__ = ["baseline_table", "long_tail_share", "load_seed_records", "summarise", "paired_test",
+__all__ = ["settings_text", "baseline_table", "long_tail_share", "load_seed_records", "summarise", "paired_test",
            "holm", "against_best_baseline", "fair_comparison", "per_user_mean", "verdict_word",
            "registered_records", "results_table", "seed_band", "split_line", "provenance"]
 
@@ -18,6 +18,15 @@ from .metrics import METRICS as _NAMES  # noqa: E402
 
 #: the metrics the records hold, at the protocol's cut-off: ("HR@10", "NDCG@10", "MRR@10")
 METRICS = tuple(f"{m}@10" for m in _NAMES)
+
+
+def settings_text(settings: dict | None) -> str:
+    """``{"L": 9, "lr": 0.001}`` as ``"L = 9, lr = 0.001"``: settings as a reader reads them,
+    not a Python dict (``"(none)"`` for no settings)."""
+    if not settings:
+        return "(none)"
+    return ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
+                     for k, v in settings.items())
 
 
 def baseline_table(records: list[dict], digits: int = 3) -> str:

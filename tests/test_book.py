@@ -27,6 +27,9 @@ def test_toc_lists_the_chapters():
     assert [p.stem for p in NOTEBOOKS][:3] == ["01_background", "02_concepts", "03_framework"]
 
 
+DICT_REPR = re.compile(r"\{'[^']*': ")
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_notebook_is_clean(path):
     nb = nbformat.read(path, as_version=4)
@@ -49,6 +52,11 @@ def test_committed_notebook_is_clean(path):
             assert not (out.output_type == "stream" and out.name == "stderr"), out.text[:200]
             text = out.get("text", "") + json.dumps(out.get("data", {}).get("text/plain", ""))
             assert not NOISE.search(text), NOISE.search(text).group(0)
+            # a reader reads "L = 9, dim = 50" (recsys_lib.report.settings_text), not a dict's
+            # repr; an error message shown on purpose may quote one
+            shown = out.get("text", "") + out.get("data", {}).get("text/plain", "")
+            bare = [ln for ln in shown.splitlines() if DICT_REPR.search(ln) and "Error" not in ln]
+            assert not bare, bare[:3]
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +70,54 @@ def built_site(tmp_path_factory):
     html = out / "_build" / "html"
     assert (html / "index.html").is_file()
     return html
+
+
+HOSTED = 'importlib.util.find_spec("recsys_lib") is None'
+
+
+def _hosted_cell(path):
+    code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    return code[0]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_chapter_sets_itself_up_on_a_hosted_kernel(path):
+    import yaml
+
+    cell = _hosted_cell(path)
+    assert HOSTED in cell.source, "the first code cell must install the book on Colab or Binder"
+    assert "remove-cell" in cell.metadata.get("tags", []), "hidden from the book's reader"
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    assert f'"{url}"' in cell.source
+    assert cell.source == _hosted_cell(NOTEBOOKS[0]).source, "the same cell in every chapter"
+
+
+def test_the_hosted_kernel_cell_is_inert_here_and_installs_the_book_where_it_is_missing(
+        monkeypatch, tmp_path):
+    import importlib.util
+    import subprocess as sp
+
+    source = _hosted_cell(NOTEBOOKS[0]).source
+    calls = []
+    monkeypatch.setattr(sp, "run", lambda cmd, **kw: calls.append(cmd))
+    cwd = os.getcwd()
+    exec(compile(source, "hosted-cell", "exec"), {})
+    assert calls == [] and os.getcwd() == cwd                 # recsys_lib is importable here
+    # a kernel without the package: it clones the repository, installs it, moves to notebooks/
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "dl-recsys-book" / "notebooks").mkdir(parents=True)   # as the clone leaves it
+    monkeypatch.setattr(os.path, "isdir", lambda p: False)
+    exec(compile(source, "hosted-cell", "exec"), {})
+    assert calls[0][:2] == ["git", "clone"] and calls[1][1:5] == ["-m", "pip", "install", "--quiet"]
+    assert Path(os.getcwd()) == (tmp_path / "dl-recsys-book" / "notebooks").resolve()
+    assert sys.path[0] == str(tmp_path / "dl-recsys-book")
+
+
+def test_binder_installs_the_library_too():
+    post = (ROOT / "postBuild").read_text()
+    assert "pip install" in post and "-e ." in post and os.access(ROOT / "postBuild", os.X_OK)
 
 
 def test_the_readme_links_only_to_files_in_the_repository():
