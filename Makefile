@@ -14,6 +14,12 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 export KERAS_BACKEND := tensorflow
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# the thread counts the book's numbers were made with (2 cores): a sum split over more threads
+# is added in another order, so a bigger machine would train other weights (book/reproducibility.md)
+export TF_NUM_INTRAOP_THREADS := 2
+export TF_NUM_INTEROP_THREADS := 2
+export OMP_NUM_THREADS := 2
+export OPENBLAS_NUM_THREADS := 2
 
 .PHONY: setup data book site report test test-fast bench clean
 

@@ -86,3 +86,13 @@ def test_the_isa_cap_changes_the_cache_key(monkeypatch, tiny):
     capped = fingerprint("gru4rec", split)
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
     assert fingerprint("gru4rec", split) != capped
+
+
+def test_the_two_commands_run_with_the_thread_counts_the_book_was_made_with():
+    """book/reproducibility.md: more threads add sums in another order and train other weights."""
+    from pathlib import Path
+
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    for var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS"):
+        assert f"export {var} := 2" in makefile, var
