@@ -5,22 +5,27 @@
 * ``prepare(users)`` turns user codes into the model's serving input: the arrays a request
   would carry (a history window, a user code, an interaction row);
 * ``top10(*inputs)`` goes from that input to each user's 10 highest-scoring item codes, best
-  first, shape ``(n, 10)``;
+  first, shape ``(n, 10)`` (the user's own films are not dropped, on either path);
 * ``how`` says which path it is.
 
 A Keras-backed model's ``top10`` is **one** ``tf.function``: the network's forward pass from the
-fitted weights, then ``tf.math.top_k``, compiled as a serving system would run it. Nothing is
-precomputed: CFGAN runs its generator on the user's condition vector, BPR and the content CNN
-multiply the user's vector with the item matrix (the refit twin's, for test), the sequence
-models read the window. A model that scores with NumPy or SciPy (the baselines) has no graph to
-compile; its ``top10`` is its own ``score`` followed by the same selection, which is already
-native code.
+fitted weights, then ``tf.math.top_k``, compiled as a serving system would run it. The user side
+is computed per request: CFGAN runs its generator on the user's condition vector, the sequence
+models read the window, BPR and the content CNN multiply the user's vector with the item matrix
+(the refit twin's, for test). What is per item and does not depend on the user is taken as
+``fit`` left it, as a serving system would keep it: the content CNN's item vectors (its
+convolution over titles and genres runs once, in ``fit``) and the article CNN's single ranking.
+A model that scores with NumPy or SciPy (the baselines) has no graph to compile; its ``top10``
+is its own ``score`` followed by the same selection, which is already native code.
 
 ``eager_top10(model, which)`` is the library's ordinary path (``model.score``, then the
-selection), the one chapter 8 sets against the compiled one.
+selection), the one chapter 8 sets against the compiled one. What ``score`` does differs: the
+sequence networks run eagerly, BPR and the content CNN multiply stored NumPy arrays, and CFGAN
+and the article CNN look up scores computed in ``fit``.
 
-``time_top10(prepare, top10, users, batch)`` times it: each of ``users`` alone (milliseconds per
-user, after a warm-up that traces the graph) and every user in batches (users per second).
+``time_top10(prepare, top10, users, all_users, batch)`` times it: each of ``users`` alone
+(milliseconds per user, after a warm-up that traces the graph) and ``all_users`` in batches
+(users per second).
 
 This module reads fitted models; it is not part of any cache key.
 """
@@ -30,6 +35,8 @@ import time
 
 import numpy as np
 
+from .metrics import top_k
+
 __all__ = ["top10_function", "eager_top10", "time_top10"]
 
 K = 10
@@ -37,9 +44,7 @@ K = 10
 
 def _select(scores: np.ndarray) -> np.ndarray:
     """The ``K`` best columns of each row, best first (ties: the lower item code first)."""
-    part = np.argpartition(-scores, K - 1, axis=1)[:, :K]
-    order = np.argsort(-np.take_along_axis(scores, part, 1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, 1)
+    return top_k(scores, K)
 
 
 def eager_top10(model, which: str = "test"):

@@ -11,8 +11,8 @@ NDCG@10 (the test item is never scored) and writes ``results/<dataset>/tuning/<M
   earlier trial; the repeat still counts against the budget.
 * **Stopping poor trials early.** A model trained epoch by epoch reports its validation NDCG@10
   after every check, and a trial whose best value so far is below the median of the earlier
-  trials at the same epoch is stopped (Optuna's ``MedianPruner``, not before ``STARTUP`` trials
-  have finished, nor before epoch ``WARMUP + 1``). A stopped trial counts against the budget
+  trials that ran to the end, at the same epoch, is stopped (Optuna's ``MedianPruner``: not
+  before ``STARTUP`` trials have finished, nor before epoch ``WARMUP``). A stopped trial counts against the budget
   like any other, and is recorded with the epoch it reached and its best NDCG@10 so far; the
   chosen configuration is the best of the trials that ran to the end. Models without epochs
   (the closed-form and neighbourhood baselines) are never stopped. The search reads the checks
