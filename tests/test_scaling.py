@@ -5,13 +5,10 @@ pytest workers share them)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,27 +17,8 @@ from recsys_lib.distributed import checkpoint_epoch, run_local_cluster
 from recsys_lib.registry import make_model
 from recsys_lib.streaming import read_shards, write_shards
 
-from recsys_lib.testing import block_split as _block_split, deep_models, tiny
-FAST = {n: tiny(n) for n in deep_models()}
-
-ROOT = Path(__file__).resolve().parents[1]
-DEEP = sorted(FAST)
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0",
-           PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
-
-
-def _python(code: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter: logical devices must be set before TF starts."""
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=ENV,
-                         capture_output=True, text=True, timeout=timeout)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return out
-
-
-def _popularity_valid_ndcg(split) -> float:
-    from recsys_lib.metrics import evaluate
-
-    return evaluate(make_model("pop").fit(split), split, "valid").means["NDCG@10"]
+from recsys_lib.testing import block_split as _block_split
+from tests.test_distributed import ENV, FAST, ROOT, _popularity_valid_ndcg  # shared helpers
 
 
 
