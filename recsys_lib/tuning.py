@@ -12,13 +12,13 @@ NDCG@10 (the test item is never scored) and writes ``results/<dataset>/tuning/<M
 * **Stopping poor trials early.** A model trained epoch by epoch reports its validation NDCG@10
   after every check, and a trial whose best value so far is below the median of the earlier
   trials that ran to the end, at the same epoch, is stopped (Optuna's ``MedianPruner``: not
-  before ``STARTUP`` trials have finished, nor before epoch ``WARMUP``). A stopped trial counts against the budget
-  like any other, and is recorded with the epoch it reached and its best NDCG@10 so far; the
-  chosen configuration is the best of the trials that ran to the end. Models without epochs
-  (the closed-form and neighbourhood baselines) are never stopped. The search reads the checks
-  from the line the training loop prints when ``verbose`` (``_Checks``), so that it needs no
-  hook in the code that makes records. Stopping early is what
-  makes sixteen trials of the deep models affordable on two cores; its risk, that a slow
+  before ``STARTUP`` trials have finished, nor before epoch ``WARMUP``). A stopped trial counts
+  against the budget like any other, and is recorded with the epoch it reached and its best
+  NDCG@10 so far; the chosen configuration is the best of the trials that ran to the end.
+  Models without epochs (the closed-form and neighbourhood baselines) are never stopped. The
+  search reads the checks from the line the training loop prints when ``verbose``
+  (``_Checks``), so that it needs no hook in the code that makes records. Stopping early is
+  what makes sixteen trials of the deep models affordable on two cores; its risk, that a slow
   starter is cut, is why it waits for ``WARMUP`` epochs.
 * **Interruptions.** The study lives in an SQLite file under ``data/tuning/`` (a cache, never
   committed); a killed search resumes from it. Trial ``k`` is proposed by a sampler seeded with
