@@ -64,6 +64,7 @@ def test_models_need_item_metadata():
         items_of(split, block_items(40).drop(columns=["Romance"]))
 
 
+@pytest.mark.slow   # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
 def test_content_cnn_learns_groups_and_scores_cold_items():
     split = _block_split()
     cold = [5, 25]                                        # one item of each group

@@ -135,6 +135,7 @@ def test_fitting_twice_trains_the_new_network():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow   # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
 def test_raising_epochs_extends_a_checkpointed_run(tmp_path):
     split = block_split()
     kw = tiny("gru4rec", eval_every=1, patience=10)
@@ -147,6 +148,7 @@ def test_raising_epochs_extends_a_checkpointed_run(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow   # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
 def test_a_checkpoint_that_cannot_be_extended_exactly_is_refused(tmp_path):
     split = block_split()
     kw = tiny("bpr", eval_every=2, patience=10)
@@ -181,6 +183,7 @@ def test_a_checkpoint_is_bound_to_its_data(tmp_path):
         make_model("bpr", **tiny("bpr")).fit(b, checkpoint_dir=tmp_path)
 
 
+@pytest.mark.slow   # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
 def test_restore_rebuilds_from_the_config_without_training():
     split = block_split()
     for name in ("bpr", "cfgan"):

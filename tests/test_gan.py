@@ -65,6 +65,7 @@ def test_discriminator_learns_real_is_one_generated_is_zero():
     assert float(d_real) > 0.9 and float(d_fake) < 0.1
 
 
+@pytest.mark.slow   # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
 def test_gan_learns_a_simple_distribution():
     rng = np.random.default_rng(0)
     means = np.array([0.85, 0.15, 0.5])
@@ -115,6 +116,7 @@ def test_cfgan_learns_the_taste_groups():
     assert model.generate(np.array([0, 1])).shape == (2, split.num_items)
 
 
+@pytest.mark.slow   # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
 def test_without_masking_the_generator_fills_every_item():
     """The paper's motivation for ZP: judged only on the user's own items, G can say 1 everywhere."""
     split = _block_split()

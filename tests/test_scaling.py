@@ -108,6 +108,7 @@ def test_killed_training_process_resumes_to_the_same_metrics(tmp_path):
     assert resumed["history"]["val_NDCG@10"] == full["history"]["val_NDCG@10"]
 
 
+@pytest.mark.slow   # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
 def test_checkpoint_of_another_setting_or_corrupt_is_refused(tmp_path):
     split = _block_split()
     make_model("gru4rec", seed=0, **FAST["gru4rec"]).fit(split, checkpoint_dir=tmp_path)
@@ -150,6 +151,7 @@ def test_shards_bad_input_leaves_nothing(tmp_path):
         write_shards([{"x": np.zeros(3, np.float64)}], tmp_path / "d")
 
 
+@pytest.mark.slow   # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
 def test_streamed_gru4rec_trains_like_the_in_memory_one():
     split = _block_split()
     streamed = make_model("gru4rec", seed=0, stream=True, **FAST["gru4rec"]).fit(split)

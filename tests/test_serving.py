@@ -8,7 +8,14 @@ from recsys_lib.serving import eager_top10, time_top10, top10_function
 from recsys_lib.testing import block_split, fitted_tiny
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+# make test-fast keeps one model of each serving path (NumPy, refit twin's product, the
+# window through the network, the generator); make test serves every model
+FAST_PATHS = {"ease", "bpr", "gru4rec", "cfgan"}
+
+
+@pytest.mark.parametrize("name", [n if n in FAST_PATHS or not MODELS[n].model_class().uses_tensorflow
+                                  else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in sorted(MODELS)])
 def test_the_served_top10_is_the_top10_of_the_models_own_scores(name):
     split = block_split()
     model = fitted_tiny(name, split)
@@ -26,6 +33,7 @@ def test_the_served_top10_is_the_top10_of_the_models_own_scores(name):
                                    rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_the_keras_models_are_served_by_a_compiled_graph():
     split = block_split()
     for name in ("bpr", "gru4rec", "caser", "cfgan", "sasrec", "cnn-item-only", "cnn-content"):
