@@ -14,7 +14,7 @@ from .io import write_json
 from .utils import set_seed
 
 __all__ = ["run_experiment", "cached_experiment", "fingerprint", "results_dir",
-           "load_split", "write_json", "record_path", "strategy_label"]
+           "load_split", "write_json", "record_path", "stored_record", "strategy_label"]
 
 
 def results_dir() -> Path:
@@ -104,6 +104,21 @@ def record_path(name: str, seed: int = 0, dataset: str = "ml-100k", tag: str = "
     return results_dir() / dataset / "seeds" / f"{name}{tag}-seed{seed}.json"
 
 
+def stored_record(name: str, split, seed: int = 0, dataset: str = "ml-100k",
+                  overrides: dict | None = None, tag: str = "", strategy=None) -> dict | None:
+    """The stored seed record of ``name`` if it is current (its fingerprint matches today's
+    code, settings, seed and data), else ``None``; never trains, never writes."""
+    path = record_path(name, seed, dataset, tag)
+    if not path.exists():
+        return None
+    try:
+        rec = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    fp = fingerprint(name, split, seed, overrides, strategy_label(strategy))
+    return rec if isinstance(rec, dict) and rec.get("fingerprint") == fp else None
+
+
 def cached_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
                       overrides: dict | None = None, refresh: bool = False,
                       tag: str = "", strategy=None) -> dict:
@@ -119,14 +134,9 @@ def cached_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
     path = record_path(name, seed, dataset, tag)
     if strategy is not None and not tag:
         raise ValueError("a run under a strategy needs a tag, e.g. '-mirrored2'")
-    fp = fingerprint(name, split, seed, overrides, strategy_label(strategy))
-    if path.exists() and not refresh:
-        try:
-            rec = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            rec = None
-        if isinstance(rec, dict) and rec.get("fingerprint") == fp:
-            return {**rec, "cached": True}
+    if not refresh and (rec := stored_record(name, split, seed, dataset, overrides, tag,
+                                             strategy)) is not None:
+        return {**rec, "cached": True}
     rec = run_experiment(name, split, seed=seed, dataset=dataset, overrides=overrides,
                          strategy=strategy)
     write_json(rec, path)

@@ -42,15 +42,10 @@ __all__ = ["top10_function", "eager_top10", "time_top10"]
 K = 10
 
 
-def _select(scores: np.ndarray) -> np.ndarray:
-    """The ``K`` best columns of each row, best first (ties: the lower item code first)."""
-    return top_k(scores, K)
-
-
 def eager_top10(model, which: str = "test"):
     """``(prepare, top10, how)`` of the library's own path: ``score`` then the selection."""
     return (lambda users: (np.asarray(users),),
-            lambda users: _select(model.score(users, which)), "score() as written")
+            lambda users: top_k(model.score(users, which), K), "score() as written")
 
 
 def top10_function(model, which: str = "test"):

@@ -107,13 +107,10 @@ def references(ml100k_split):
 def test_baselines_at_least_as_good_as_established_libraries(name, refs, references, ml100k_split):
     # our side is the committed seed-0 record when it is current (the book shows that one;
     # test_experiment checks that every record is), else a fresh run, never written
-    from recsys_lib.experiment import record_path
-    from recsys_lib.keys import fingerprint
+    from recsys_lib.experiment import stored_record
 
-    path = record_path(name, 0)
-    ours = json.loads(path.read_text()) if path.exists() else {}
-    if ours.get("fingerprint") != fingerprint(name, ml100k_split, 0, None, None):
-        ours = run_experiment(name, ml100k_split, seed=0, n_boot=10)
+    ours = stored_record(name, ml100k_split) or run_experiment(name, ml100k_split, seed=0,
+                                                               n_boot=10)
     for ref in refs:
         theirs = references[ref]
         assert ours["valid"]["NDCG@10"] >= theirs["valid"] - 1e-4, (ref, ours["valid"], theirs)
