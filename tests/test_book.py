@@ -291,6 +291,19 @@ def test_nbval_lanes_run_every_notebook_once_after_what_it_needs():
     assert max(loads) <= 0.6 * sum(loads)
 
 
+def test_a_chapter_that_others_wait_for_starts_before_a_longer_one_nobody_waits_for():
+    """Hand-worked: c (100 s) waits for a (50 s); b (120 s) waits for nothing. a's critical
+    path is 50 + 100 = 150 s against b's 120 s, so a starts before the longer b."""
+    from recsys_lib.book import critical_path
+
+    needs = {"a": set(), "b": set(), "c": {"a"}}
+    secs = {"a": 50.0, "b": 120.0, "c": 100.0}
+    assert critical_path(needs, secs) == {"a": 150.0, "b": 120.0, "c": 100.0}
+    assert critical_path(needs, {"a": 50.0, "c": 100.0})["b"] == float("inf")  # new: first
+    with pytest.raises(RuntimeError, match="cycle"):
+        critical_path({"a": {"b"}, "b": {"a"}}, secs)
+
+
 def test_expected_seconds_reads_the_last_run_of_the_profile(tmp_path, monkeypatch):
     """The runner starts the chapters that took longest last time first; it reads their times
     from the run log, per profile, and copes with a missing or corrupt log."""
@@ -306,6 +319,30 @@ def test_expected_seconds_reads_the_last_run_of_the_profile(tmp_path, monkeypatc
         {"notebook": "02_concepts", "profile": "smoke", "seconds": 9.0}]}))
     assert book.expected_seconds("full") == {"04_cnn": 250.0, "01_background": 7.5}
     assert book.expected_seconds("smoke") == {"02_concepts": 9.0}
+
+
+def test_run_times_are_given_with_a_filled_store_and_on_a_fresh_clone(tmp_path, monkeypatch):
+    """The instructors' guide shows each chapter's time both ways: a run from an empty model
+    store is kept as the fresh-clone figure, and a later run with a filled store does not
+    overwrite it."""
+    import recsys_lib.book as book
+    import recsys_lib.model_store as store
+
+    monkeypatch.setattr(book, "GENERATED", tmp_path / "gen")
+    monkeypatch.setenv("RECSYS_MODELS", str(tmp_path / "models"))
+    assert book.model_store_state() == "empty"
+    row = {"profile": "full", "peak_memory_MiB": 500, "peak_kernel_rss_MiB": 600}
+    book.write_reproducibility([{**row, "notebook": "04_cnn", "seconds": 400.0,
+                                 "model_store": "empty"}], 400.0, 2)
+    (tmp_path / "models").mkdir()
+    (store.store_dir() / "caser-seed0-0123456789abcdef.npz").write_bytes(b"")
+    assert book.model_store_state() == "filled"
+    book.write_reproducibility([{**row, "notebook": "04_cnn", "seconds": 90.0,
+                                 "model_store": "filled"}], 90.0, 2)
+    table = (tmp_path / "gen" / "reproducibility.md").read_text()
+    assert "| `04_cnn` | full | 90.0 | 400.0 | 500 | 600 |" in table
+    assert "a fresh clone, with an empty store, took 400 s" in table
+    assert "filled by an earlier run" in table
 
 
 def test_glued_strings_are_pasted_without_quotes():
