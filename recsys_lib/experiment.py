@@ -14,7 +14,8 @@ from .io import write_json
 from .utils import set_seed
 
 __all__ = ["run_experiment", "cached_experiment", "fingerprint", "results_dir",
-           "load_split", "write_json", "record_path", "stored_record", "strategy_label"]
+           "load_split", "write_json", "record_path", "stored_record", "strategy_label",
+           "trained_model"]
 
 
 def results_dir() -> Path:
@@ -141,3 +142,32 @@ def cached_experiment(name: str, split, seed: int = 0, dataset: str = "ml-100k",
                          strategy=strategy)
     write_json(rec, path)
     return {**rec, "cached": False}
+
+
+def trained_model(name: str, split, seed: int = 0, dataset: str = "ml-100k",
+                  overrides: dict | None = None):
+    """``(record, fitted model)`` of one seed, trained at most once on this computer.
+
+    When the model store holds this model (the same fingerprint: code, settings, seed and data)
+    and the stored record is current, both are returned as they are: the model is restored,
+    not retrained, and the record is the committed one. Otherwise the model trains here, once,
+    is evaluated and kept in the store (``run_experiment``), and the record is the one just
+    made; on a fresh clone, where the store is empty, that is every chapter's seed-0 run. A
+    model with no weights to store (EASE, ItemKNN, ...) is refitted in seconds and comes with
+    its stored record.
+    The model's ``restored_from_store_``, and the record's ``"restored"``, say which happened.
+    """
+    from .model_store import _stores_weights, fitted_model, load_model
+
+    rec = stored_record(name, split, seed, dataset, overrides)
+    model = load_model(name, split, seed, overrides) if rec is not None else None
+    if model is not None:
+        return {**rec, "cached": True, "restored": True}, model
+    if rec is not None and not _stores_weights(make_model(name, seed=seed, **(overrides or {}))):
+        # a model without weights to store (closed-form, neighbourhood) is fitted again here,
+        # in seconds and deterministically; its record, and its measured time, stay the stored ones
+        return {**rec, "cached": True}, fitted_model(name, split, seed, overrides)
+    rec, model = run_experiment(name, split, seed=seed, dataset=dataset, overrides=overrides,
+                                return_model=True)
+    model.restored_from_store_ = False
+    return {**rec, "cached": False}, model

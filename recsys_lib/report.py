@@ -117,6 +117,31 @@ def results_table(records: dict):
     return pd.DataFrame(rows).T
 
 
+#: what a chapter may state about a model, each formatted one way from ``summarise`` of its
+#: stored records (means over the seeds, the seed-0 bootstrap interval): ``fact`` is the one
+#: place a model's figure is written, so that it reads the same in every chapter
+FACTS = {
+    "test NDCG@10": lambda s: f"{s['test NDCG@10']:.3f}",
+    "valid NDCG@10": lambda s: f"{s['valid NDCG@10']:.3f}",
+    "test HR@10": lambda s: f"{s['test HR@10']:.3f}",
+    "test NDCG@10 sd": lambda s: f"{s['test NDCG@10 std']:.3f}",
+    "test NDCG@10 95% CI": lambda s: "[{:.3f}, {:.3f}]".format(*s["test NDCG@10 CI"]),
+    "train seconds": lambda s: f"{s['train seconds']:.0f}" if s["train seconds"] >= 10
+    else f"{s['train seconds']:.1f}",
+    "params": lambda s: f"{int(s['params']):,}",
+}
+
+
+def fact(records: list[dict], quantity: str) -> str:
+    """A model's ``quantity`` (a key of ``FACTS``) as the book prints it, from its records
+    (all its stored seeds: ``load_seed_records``). Chapters glue it with
+    ``recsys_lib.utils.glue_fact``, and a test checks that no (model, quantity) is glued with
+    two values anywhere in the book."""
+    if quantity not in FACTS:
+        raise ValueError(f"quantity must be one of {', '.join(FACTS)}, got {quantity!r}")
+    return FACTS[quantity](summarise(records))
+
+
 def seed_band(records: list[dict], part: str = "test", metric: str = "NDCG@10",
               widen: float = 2.0) -> dict:
     """The band a fresh run of a model should land in: the range of its stored seeds, widened
@@ -267,18 +292,78 @@ def split_line(split) -> str:
 
 
 def provenance(records: dict, label=None) -> str:
-    """Which models' records were trained in this run and which were read from the store, as
-    one line. ``records`` maps a name to its records (each with ``"cached"``); ``label`` maps a
+    """Where each model's records came from in this run, one line per source: trained here,
+    restored (a model an earlier run trained on this computer, with its stored record:
+    ``experiment.trained_model``), or read from stored records. ``records`` maps a name to its
+    records (each with ``"cached"``, and ``"restored"`` for a restored model); ``label`` maps a
     name to its display label (default: the name)."""
     label = label or {}
-    here, stored = [], []
+    groups = {"trained here": [], "restored from the model store": [],
+              "read from stored records": []}
     for n, rs in records.items():
         name = label.get(n, n)
-        k_here = sum(not r.get("cached", False) for r in rs)
-        k_stored = len(rs) - k_here
-        if k_here:
-            here.append(name + (f" ({k_here} seeds)" if k_here > 1 else ""))
-        if k_stored:
-            stored.append(name + (f" ({k_stored} seeds)" if k_stored > 1 else ""))
-    return (f"trained here: {', '.join(here) or 'none'}\n"
-            f"read from stored records: {', '.join(stored) or 'none'}")
+        counts = {"trained here": sum(not r.get("cached", False) for r in rs),
+                  "restored from the model store": sum(bool(r.get("restored")) for r in rs)}
+        counts["read from stored records"] = len(rs) - sum(counts.values())
+        for g, k in counts.items():
+            if k:
+                groups[g].append(name + (f" ({k} seeds)" if k > 1 else ""))
+    return "\n".join(f"{g}: {', '.join(v) or 'none'}" for g, v in groups.items()
+                     if v or g != "restored from the model store")
+
+
+def network_table(net):
+    """A Keras network's layers as a table a reader can take in: each layer's name, type, the
+    shapes of its weights and its parameter count, plus a last row with the total.
+
+    Keras' own ``summary()`` prints output shapes that a subclassed network only knows for the
+    batch it was last called with (or as ``?``), and counts the optimizer's slots as
+    parameters; the weights' shapes are exact and say what each layer learns.
+    """
+    import pandas as pd
+
+    rows = []
+    for layer in net.layers:
+        weights = layer.weights
+        rows.append({"layer": layer.name, "type": type(layer).__name__,
+                     "weights": ", ".join(" × ".join(str(d) for d in w.shape) for w in weights)
+                     or "none",
+                     "parameters": int(sum(int(np.prod(w.shape)) for w in weights))})
+    if not rows:
+        raise ValueError(f"{type(net).__name__} has no layers: build or call it first")
+    total = sum(r["parameters"] for r in rows)
+    rows.append({"layer": "total", "type": "", "weights": "", "parameters": total})
+    return pd.DataFrame(rows).set_index("layer")
+
+
+def label_points(ax, xs, ys, labels, fontsize: float = 7, pad: float = 2.0):
+    """Write ``labels`` next to the points ``(xs, ys)`` of ``ax`` without letting them overlap.
+
+    Labels go to the right of their point (to the left in the right third of the axes, so that
+    they stay inside); one that would overlap a label already placed is
+    moved down, a line's height at a time, until it is clear, and a thin line then joins it to
+    its point. Returns the text objects. Call it once the axes' limits and scales are set.
+    """
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    placed, texts = [], []
+    order = sorted(range(len(labels)), key=lambda i: -ys[i])     # top to bottom
+    left, right = ax.get_window_extent(renderer).x0, ax.get_window_extent(renderer).x1
+    for i in order:
+        px, _ = ax.transData.transform((xs[i], ys[i]))
+        dx, ha = (-3, "right") if px > left + 2 * (right - left) / 3 else (3, "left")
+        t = ax.annotate(labels[i], (xs[i], ys[i]), xytext=(dx, 0), textcoords="offset points",
+                        fontsize=fontsize, va="center", ha=ha)
+        box = t.get_window_extent(renderer)
+        shift = 0.0
+        while any(box.translated(0, -shift).padded(pad).overlaps(b) for b in placed):
+            shift += box.height + pad
+        if shift:
+            t.remove()
+            t = ax.annotate(labels[i], (xs[i], ys[i]), xytext=(dx, -shift * 72 / fig.dpi),
+                            textcoords="offset points", fontsize=fontsize, va="center", ha=ha,
+                            arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "grey"})
+        placed.append(box.translated(0, -shift))
+        texts.append(t)
+    return texts

@@ -5,7 +5,7 @@ import random
 
 import numpy as np
 
-__all__ = ["set_seed", "glue"]
+__all__ = ["set_seed", "glue", "glue_fact"]
 
 
 def set_seed(seed: int, deterministic: bool = True, tensorflow: bool = True) -> None:
@@ -43,3 +43,25 @@ def glue(name: str, value, display: bool = False):
     if isinstance(value, str):
         value = _PlainText(value)
     return _glue(name, value, display=display)
+
+
+def glue_fact(name: str, model: str, quantity: str, records: list[dict]) -> str:
+    """Glue ``recsys_lib.report.fact(records, quantity)`` under ``name``, marked as the fact
+    (``model``, ``quantity``) in the output's metadata (``recsys_fact``), and return it.
+
+    A model's figure in the prose goes through here, so that every chapter states it with the
+    same value: the book's tests collect these marks from the executed notebooks and fail on a
+    (model, quantity) glued with two values.
+    """
+    import IPython.core.formatters
+    from IPython.display import display
+    from myst_nb.ext.glue import GLUE_PREFIX
+
+    from .report import fact
+
+    text = fact(records, quantity)
+    bundle, metadata = IPython.core.formatters.format_display_data(_PlainText(text))
+    metadata["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
+    metadata["recsys_fact"] = {"model": model, "quantity": quantity, "seeds": len(records)}
+    display({GLUE_PREFIX + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
+    return text

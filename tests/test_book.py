@@ -438,3 +438,35 @@ def test_every_glued_value_is_used_by_the_prose_and_every_use_is_glued(path):
     used = set(re.findall(r"\{glue(?::\w*)?\}`([^`]+)`", md))
     assert not glued - used, f"glued, never used: {sorted(glued - used)}"
     assert not used - glued, f"used, never glued: {sorted(used - glued)}"
+
+
+def _facts() -> dict:
+    """``{(model, quantity): {value: [where]}}`` of every fact glued in the executed chapters
+    (``recsys_lib.utils.glue_fact`` marks them in the output's metadata)."""
+    out: dict = {}
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        for c in nb.cells:
+            for o in c.get("outputs", []) if c.cell_type == "code" else []:
+                mark = o.get("metadata", {}).get("recsys_fact")
+                if mark:
+                    value = "".join(next(v for k, v in o["data"].items() if k.endswith("text/plain")))
+                    where = f"{path.stem}:{o['metadata']['scrapbook']['name']}"
+                    out.setdefault((mark["model"], mark["quantity"]), {}).setdefault(
+                        value, []).append(where)
+    return out
+
+
+def test_every_fact_about_a_model_has_one_value_in_the_whole_book():
+    """One number per fact: a model's figure glued in two chapters, or twice in one, reads the
+    same, and it is the figure its stored records give today."""
+    from recsys_lib.report import fact, load_seed_records
+
+    facts = _facts()
+    assert len(facts) >= 10, "the chapters glue their model figures through glue_fact"
+    twice = {k: v for k, v in facts.items() if len(v) > 1}
+    assert not twice, f"one fact, two values: {twice}"
+    for (model, quantity), values in facts.items():
+        (value,) = values
+        recs = load_seed_records(ROOT / "results", "ml-100k", model)
+        assert value == fact(recs, quantity), (model, quantity, values[value])

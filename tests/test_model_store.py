@@ -55,3 +55,34 @@ def test_models_without_weights_are_trained_not_stored():
     assert model.score(np.array([0])).shape == (1, split.num_items)
     assert save_model(model, "ease", split) is None
     assert load_model("ease", split) is None
+
+
+def test_a_chapter_run_restores_a_stored_model_with_its_record_and_trains_only_without_it(
+    tmp_path, monkeypatch
+):
+    """``trained_model``: with the record and the model stored, nothing trains and the record is
+    the stored one; with the store emptied (a fresh clone), the model trains here once and the
+    record it makes has the stored record's metrics."""
+    import shutil
+
+    from recsys_lib.experiment import cached_experiment, trained_model
+
+    monkeypatch.setenv("RECSYS_RESULTS", str(tmp_path / "results"))
+    split, hp = _block_split(), FAST["bpr"]
+    stored = cached_experiment("bpr", split, seed=0, overrides=hp)  # record + stored model
+    rec, model = trained_model("bpr", split, seed=0, overrides=hp)
+    assert model.restored_from_store_ and rec["cached"]
+    assert rec["test"] == stored["test"] and rec["fingerprint"] == stored["fingerprint"]
+    shutil.rmtree(store_dir())
+    rec, model = trained_model("bpr", split, seed=0, overrides=hp)
+    assert not model.restored_from_store_ and not rec["cached"]
+    assert rec["test"] == stored["test"] and rec["valid"] == stored["valid"]
+    assert load_model("bpr", split, seed=0, overrides=hp) is not None  # stored for next time
+    # no current record (other settings): trained, never served a stale record
+    rec, model = trained_model("bpr", split, seed=0, overrides={**hp, "dim": 4})
+    assert not model.restored_from_store_ and rec["config"]["dim"] == 4
+    # a model with no weights to store is refitted, and comes with its stored record
+    ease = cached_experiment("ease", split)
+    rec, model = trained_model("ease", split)
+    assert rec["cached"] and not rec.get("restored") and rec["train_seconds"] == ease["train_seconds"]
+    assert model.score(np.array([0])).shape == (1, split.num_items)

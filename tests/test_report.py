@@ -94,3 +94,83 @@ def test_against_best_baseline_picks_the_baseline_on_validation_and_corrects():
     assert all(t["p_holm"] >= t["p"] for t in out["tests"].values())
     with pytest.raises(ValueError):
         against_best_baseline(records, [], ["good"])
+
+
+def test_provenance_names_what_was_trained_restored_and_read():
+    from recsys_lib.report import provenance
+
+    records = {
+        "caser": [{"cached": True, "restored": True}, {"cached": True}, {"cached": True}],
+        "ease": [{"cached": False}],
+        "bpr": [{"cached": False}, {"cached": True}, {"cached": True}],
+    }
+    assert provenance(records, {"caser": "Caser"}) == (
+        "trained here: ease, bpr\n"
+        "restored from the model store: Caser\n"
+        "read from stored records: Caser (2 seeds), bpr (2 seeds)"
+    )
+    # nothing restored: that line is left out, the others always shown
+    assert provenance({"ease": [{"cached": True}]}) == (
+        "trained here: none\nread from stored records: ease"
+    )
+
+
+def test_a_models_figure_is_written_one_way():
+    from recsys_lib.report import fact
+
+    recs = [
+        {"seed": s, "valid": {m: v for m in ("HR@10", "NDCG@10", "MRR@10")},
+         "test": {m: v for m in ("HR@10", "NDCG@10", "MRR@10")},
+         "test_ci95": {"NDCG@10": [0.1, 0.2]}, "params": 12345, "train_seconds": t}
+        for s, v, t in [(0, 0.1, 8.0), (1, 0.2, 9.0), (2, 0.3, 13.0)]
+    ]
+    assert fact(recs, "test NDCG@10") == "0.200"            # the mean over the seeds
+    assert fact(recs, "test NDCG@10 sd") == "0.100"
+    assert fact(recs, "test NDCG@10 95% CI") == "[0.100, 0.200]"  # seed 0's interval
+    assert fact(recs, "train seconds") == "10"              # mean 10.0: whole seconds
+    assert fact(recs[:2], "train seconds") == "8.5"         # under 10 s: one decimal
+    assert fact(recs, "params") == "12,345"
+    with pytest.raises(ValueError, match="quantity must be one of"):
+        fact(recs, "test NDCG")
+
+
+def test_the_network_table_lists_each_layers_weights_and_the_total():
+    import keras
+
+    from recsys_lib.report import network_table
+
+    net = keras.Sequential([keras.Input((5,)), keras.layers.Embedding(10, 4, name="emb"),
+                            keras.layers.Dropout(0.5, name="drop"),
+                            keras.layers.Dense(3, name="out")])
+    t = network_table(net)
+    assert list(t.index) == ["emb", "drop", "out", "total"]
+    assert t.loc["emb", "weights"] == "10 × 4" and t.loc["emb", "parameters"] == 40
+    assert t.loc["drop", "weights"] == "none" and t.loc["drop", "parameters"] == 0
+    assert t.loc["out", "weights"] == "4 × 3, 3" and t.loc["out", "parameters"] == 15
+    assert t.loc["total", "parameters"] == 55 == net.count_params()
+    with pytest.raises(ValueError, match="has no layers"):
+        network_table(keras.Sequential())
+
+
+def test_point_labels_never_overlap():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from recsys_lib.report import label_points
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    xs, ys = [1.0, 1.05, 1.1, 3.0], [0.100, 0.1002, 0.0998, 0.05]
+    ax.scatter(xs, ys)
+    ax.set(xlim=(0, 5), ylim=(0, 0.15))
+    texts = label_points(ax, xs, ys, ["EASE", "ItemKNN", "RP3beta", "Popularity"])
+    fig.canvas.draw()
+    from matplotlib.text import Text
+
+    boxes = [Text.get_window_extent(t) for t in texts]  # the words, not the leader lines
+    assert len(boxes) == 4
+    for a in range(4):
+        for b in range(a + 1, 4):
+            assert not boxes[a].overlaps(boxes[b])
+    plt.close(fig)
