@@ -470,3 +470,25 @@ def test_every_fact_about_a_model_has_one_value_in_the_whole_book():
         (value,) = values
         recs = load_seed_records(ROOT / "results", "ml-100k", model)
         assert value == fact(recs, quantity), (model, quantity, values[value])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_plumbing_is_folded_away(path):
+    """The setup (the import block) and cells that mostly glue figures for the prose are
+    collapsed in the book (``hide-input``: one click shows them); the reader meets the
+    chapter's own code first."""
+    import ast
+
+    nb = nbformat.read(path, as_version=4)
+    for i, c in enumerate(nb.cells):
+        tags = c.metadata.get("tags", [])
+        if c.cell_type != "code" or {"remove-cell", "hide-cell", "hide-input", "remove-input"} & set(tags):
+            continue
+        body = ast.parse(c.source).body
+        if not body:
+            continue
+        imports = sum(isinstance(s, (ast.Import, ast.ImportFrom)) for s in body)
+        glues = sum(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)
+                    and getattr(s.value.func, "id", "") in ("glue", "glue_fact") for s in body)
+        assert imports < 0.6 * len(body), f"cell {i} is an import block: tag it hide-input"
+        assert glues < 0.5 * len(body), f"cell {i} mostly glues: tag it hide-input"
