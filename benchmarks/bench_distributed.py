@@ -11,6 +11,7 @@ the first two; the workers report their own). Run:
 The rows are also written to ``results/benchmarks/distributed.json``, which chapter 11 shows
 next to its own (shared-machine) timings.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from recsys_lib.distributed import logical_cpus, run_local_cluster, train_under
 
-devices = logical_cpus(2)                     # before TensorFlow runs anything
+devices = logical_cpus(2)  # before TensorFlow runs anything
 
 import tensorflow as tf  # noqa: E402
 
@@ -31,9 +32,14 @@ tf.get_logger().setLevel("ERROR")
 
 def row(setting: str, rec: dict, seconds: float) -> dict:
     n = rec["examples_per_epoch"] * rec["epochs_run"]
-    return {"setting": setting, "replicas": rec["replicas"], "epochs": rec["epochs_run"],
-            "wall_s": round(seconds, 2), "windows_per_s": round(n / seconds),
-            "valid_NDCG@10": round(rec["valid_NDCG@10"], 4)}
+    return {
+        "setting": setting,
+        "replicas": rec["replicas"],
+        "epochs": rec["epochs_run"],
+        "wall_s": round(seconds, 2),
+        "windows_per_s": round(n / seconds),
+        "valid_NDCG@10": round(rec["valid_NDCG@10"], 4),
+    }
 
 
 def main(epochs: int = 2) -> list[dict]:
@@ -48,19 +54,27 @@ def main(epochs: int = 2) -> list[dict]:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"process_peak_rss_MiB": round(rss, 1)}), flush=True)
     cluster = run_local_cluster("gru4rec", workers=2, overrides=hp, timeout=1800)
-    rows.append(row("MultiWorkerMirroredStrategy, 2 workers on localhost", cluster,
-                    cluster["seconds"]))
+    rows.append(
+        row("MultiWorkerMirroredStrategy, 2 workers on localhost", cluster, cluster["seconds"])
+    )
     rows[-1]["worker_peak_rss_MiB"] = cluster.get("peak_rss_MiB")
     print(json.dumps(rows[-1]), flush=True)
     out = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "distributed.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     import keras
 
-    info = {"model": "gru4rec", "hyperparameters": hp, "rows": rows,
-            "process_peak_rss_MiB": round(rss, 1),
-            "machine": {"cpus": os.cpu_count(), "system": platform.system(),
-                        "machine": platform.machine()},
-            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__}}
+    info = {
+        "model": "gru4rec",
+        "hyperparameters": hp,
+        "rows": rows,
+        "process_peak_rss_MiB": round(rss, 1),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "system": platform.system(),
+            "machine": platform.machine(),
+        },
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+    }
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(info, indent=1) + "\n")
     tmp.replace(out)

@@ -4,6 +4,7 @@ Reports wall time, throughput (users ranked per second) and peak memory for scor
 and evaluating with each baseline. Run:  make bench  (or python benchmarks/bench_evaluation.py)
 The target in the foundation issue is "well under a second" for all 943 x 1,682 scores.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,11 +32,17 @@ def main(repeats: int = 5) -> list[dict]:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         best = min(times)
-        rows.append({"model": model.name, "users": split.num_users, "items": split.num_items,
-                     "wall_seconds_best": round(best, 4),
-                     "wall_seconds_median": round(sorted(times)[len(times) // 2], 4),
-                     "users_per_second": round(split.num_users / best),
-                     "peak_traced_MiB": round(peak / 2**20, 1)})
+        rows.append(
+            {
+                "model": model.name,
+                "users": split.num_users,
+                "items": split.num_items,
+                "wall_seconds_best": round(best, 4),
+                "wall_seconds_median": round(sorted(times)[len(times) // 2], 4),
+                "users_per_second": round(split.num_users / best),
+                "peak_traced_MiB": round(peak / 2**20, 1),
+            }
+        )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     for r in rows:
         print(json.dumps(r))

@@ -11,6 +11,7 @@ history for the RNNs, prefixes for Caser, interaction triples for BPR); the RNNs
 train several (prefix, next item) targets, counted as ``targets_per_s``.
 The chapters' early-stopping runs add one validation pass (943 users x 1,682 items) per epoch.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,16 +28,21 @@ def bench(name: str, split, epochs: int = 3) -> dict:
     set_seed(0)
     model = make_model(name, seed=0, epochs=1)
     t0 = time.perf_counter()
-    model.fit(split)                          # builds the network and runs epoch 1 + one validation
+    model.fit(split)  # builds the network and runs epoch 1 + one validation
     first = time.perf_counter() - t0
     t0 = time.perf_counter()
     for e in range(epochs):
         model._run_epoch(e + 2)
     wall = (time.perf_counter() - t0) / epochs
-    n = model.examples_per_epoch          # windows, triples, rows: what one epoch iterates over
-    row = {"model": name, "examples_per_epoch": n, "first_epoch_s": round(first, 2),
-           "epoch_s": round(wall, 2), "examples_per_s": round(n / wall),
-           "params": model.num_params}
+    n = model.examples_per_epoch  # windows, triples, rows: what one epoch iterates over
+    row = {
+        "model": name,
+        "examples_per_epoch": n,
+        "first_epoch_s": round(first, 2),
+        "epoch_s": round(wall, 2),
+        "examples_per_s": round(n / wall),
+        "params": model.num_params,
+    }
     if hasattr(model, "trained_targets"):  # windows train several (prefix, next item) targets
         row["targets_per_s"] = round(model.trained_targets / wall)
     return row

@@ -7,24 +7,27 @@ random data and prints the ISA oneDNN was capped at, the seconds taken and a SHA
 each network's weights. Equal hashes: bit-identical training. ``recsys_lib`` caps the ISA at
 AVX2 unless ``ONEDNN_MAX_CPU_ISA`` is already set (an empty value means "no cap").
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import time
 
-from recsys_lib.utils import set_seed  # sets the library's environment before TensorFlow loads
-
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+
+from recsys_lib.utils import set_seed  # sets the library's environment before TensorFlow loads
 
 
 def weights_hash(kind: str, x, y) -> str:
     set_seed(0)
-    body = {"conv": [keras.layers.Conv1D(32, 3, activation="relu"),
-                     keras.layers.GlobalMaxPooling1D()],
-            "lstm": [keras.layers.LSTM(32)], "gru": [keras.layers.GRU(32)],
-            "dense": [keras.layers.Flatten(), keras.layers.Dense(64, activation="relu")]}[kind]
+    body = {
+        "conv": [keras.layers.Conv1D(32, 3, activation="relu"), keras.layers.GlobalMaxPooling1D()],
+        "lstm": [keras.layers.LSTM(32)],
+        "gru": [keras.layers.GRU(32)],
+        "dense": [keras.layers.Flatten(), keras.layers.Dense(64, activation="relu")],
+    }[kind]
     model = keras.Sequential([keras.Input(x.shape[1:]), *body, keras.layers.Dense(1)])
     model.compile("adam", "mse")
     model.fit(x, y, epochs=3, batch_size=64, verbose=0)
@@ -38,8 +41,10 @@ def main() -> int:
     t0 = time.perf_counter()
     hashes = {k: weights_hash(k, x, y) for k in ("conv", "lstm", "gru", "dense")}
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA") or "(no cap)"
-    print(f"ONEDNN_MAX_CPU_ISA={isa:9s} {time.perf_counter() - t0:5.1f} s  " +
-          "  ".join(f"{k}:{h}" for k, h in hashes.items()))
+    print(
+        f"ONEDNN_MAX_CPU_ISA={isa:9s} {time.perf_counter() - t0:5.1f} s  "
+        + "  ".join(f"{k}:{h}" for k, h in hashes.items())
+    )
     return 0
 
 

@@ -9,6 +9,7 @@ where it stopped). Records made under a ``tf.distribute`` strategy are rerun in 
 process over two logical CPUs. The seed-0 default records also refresh the public
 ``results/<dataset>/<model>.json`` summaries.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,8 @@ import time
 
 from recsys_lib.cli import _PUBLIC_KEYS
 from recsys_lib.experiment import cached_experiment, load_split, results_dir
-from recsys_lib.registry import MODELS, model_config
 from recsys_lib.io import write_json
+from recsys_lib.registry import MODELS, model_config
 
 
 def plan(dataset: str = "ml-100k"):
@@ -33,12 +34,22 @@ def plan(dataset: str = "ml-100k"):
         tag = m.group(1)
         if "overrides" in rec:
             overrides = rec["overrides"]
-        else:                                 # an older record: its settings minus the defaults
+        else:  # an older record: its settings minus the defaults
             default = model_config(name).as_dict()
-            overrides = {k: v for k, v in rec.get("settings", {}).items()
-                         if k in default and default[k] is not None and default[k] != v}
-        out.append({"name": name, "seed": seed, "tag": tag, "overrides": overrides,
-                    "strategy": rec.get("strategy")})
+            overrides = {
+                k: v
+                for k, v in rec.get("settings", {}).items()
+                if k in default and default[k] is not None and default[k] != v
+            }
+        out.append(
+            {
+                "name": name,
+                "seed": seed,
+                "tag": tag,
+                "overrides": overrides,
+                "strategy": rec.get("strategy"),
+            }
+        )
     # a registered model with no default record yet gets one per seed it needs: 0, 1 and 2
     # for a model whose seed matters, 0 alone for a deterministic one
     have = {(j["name"], j["seed"]) for j in out if not j["tag"]}
@@ -46,8 +57,9 @@ def plan(dataset: str = "ml-100k"):
         seeded = e.model_class().seeded
         for seed in (0, 1, 2) if seeded else (0,):
             if (name, seed) not in have:
-                out.append({"name": name, "seed": seed, "tag": "", "overrides": {},
-                            "strategy": None})
+                out.append(
+                    {"name": name, "seed": seed, "tag": "", "overrides": {}, "strategy": None}
+                )
     return out
 
 
@@ -55,9 +67,13 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--dataset", default="ml-100k")
     p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--models", nargs="+", metavar="MODEL",
-                   help="retrain only these models' records (default: every record)")
-    p.add_argument("--mirrored", help=argparse.SUPPRESS)      # internal: one strategy run
+    p.add_argument(
+        "--models",
+        nargs="+",
+        metavar="MODEL",
+        help="retrain only these models' records (default: every record)",
+    )
+    p.add_argument("--mirrored", help=argparse.SUPPRESS)  # internal: one strategy run
     args = p.parse_args(argv)
     if args.mirrored:
         from recsys_lib.distributed import logical_cpus
@@ -66,9 +82,15 @@ def main(argv=None) -> int:
         import tensorflow as tf
 
         job = json.loads(args.mirrored)
-        rec = cached_experiment(job["name"], load_split(args.dataset), seed=job["seed"],
-                                dataset=args.dataset, overrides=job["overrides"], tag=job["tag"],
-                                strategy=tf.distribute.MirroredStrategy(devices))
+        rec = cached_experiment(
+            job["name"],
+            load_split(args.dataset),
+            seed=job["seed"],
+            dataset=args.dataset,
+            overrides=job["overrides"],
+            tag=job["tag"],
+            strategy=tf.distribute.MirroredStrategy(devices),
+        )
         print(f"  {'kept' if rec['cached'] else 'trained'} in {rec['train_seconds']:.0f} s")
         return 0
     jobs = plan(args.dataset)
@@ -80,22 +102,45 @@ def main(argv=None) -> int:
     split = load_split(args.dataset)
     t0 = time.perf_counter()
     for k, job in enumerate(jobs, 1):
-        print(f"[{k}/{len(jobs)}] {job['name']}{job['tag']} seed {job['seed']} "
-              f"{job['overrides'] or ''} {job['strategy'] or ''} "
-              f"({time.perf_counter() - t0:.0f} s so far)", flush=True)
+        print(
+            f"[{k}/{len(jobs)}] {job['name']}{job['tag']} seed {job['seed']} "
+            f"{job['overrides'] or ''} {job['strategy'] or ''} "
+            f"({time.perf_counter() - t0:.0f} s so far)",
+            flush=True,
+        )
         if args.dry_run:
             continue
         if job["strategy"]:
-            subprocess.run([sys.executable, __file__, "--dataset", args.dataset,
-                            "--mirrored", json.dumps(job)], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--dataset",
+                    args.dataset,
+                    "--mirrored",
+                    json.dumps(job),
+                ],
+                check=True,
+            )
             continue
-        rec = cached_experiment(job["name"], split, seed=job["seed"], dataset=args.dataset,
-                                overrides=job["overrides"], tag=job["tag"])
-        print(f"  {'kept' if rec['cached'] else 'trained'}: test NDCG@10 "
-              f"{rec['test']['NDCG@10']:.4f}, {rec['train_seconds']:.0f} s", flush=True)
+        rec = cached_experiment(
+            job["name"],
+            split,
+            seed=job["seed"],
+            dataset=args.dataset,
+            overrides=job["overrides"],
+            tag=job["tag"],
+        )
+        print(
+            f"  {'kept' if rec['cached'] else 'trained'}: test NDCG@10 "
+            f"{rec['test']['NDCG@10']:.4f}, {rec['train_seconds']:.0f} s",
+            flush=True,
+        )
         if job["seed"] == 0 and not job["tag"] and not job["overrides"]:
-            write_json({k: rec[k] for k in _PUBLIC_KEYS},
-                       results_dir() / args.dataset / f"{job['name']}.json")
+            write_json(
+                {k: rec[k] for k in _PUBLIC_KEYS},
+                results_dir() / args.dataset / f"{job['name']}.json",
+            )
     print(f"done in {time.perf_counter() - t0:.0f} s")
     return 0
 

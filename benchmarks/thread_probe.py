@@ -9,6 +9,7 @@ weights. Equal hashes: bit-identical training. TensorFlow sizes its thread pools
 of cores unless told otherwise, so this is what moves when the same code runs on a computer
 with more cores than the 2 this book was executed on.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +19,13 @@ import time
 from recsys_lib.experiment import load_split
 from recsys_lib.registry import make_model
 
-MODELS = [("gru4rec", dict(epochs=1)), ("bpr", dict(epochs=2, eval_every=1)),
-          ("caser", dict(epochs=1)), ("sasrec", dict(epochs=1)), ("cnn-content", dict(epochs=1))]
+MODELS = [
+    ("gru4rec", dict(epochs=1)),
+    ("bpr", dict(epochs=2, eval_every=1)),
+    ("caser", dict(epochs=1)),
+    ("sasrec", dict(epochs=1)),
+    ("cnn-content", dict(epochs=1)),
+]
 
 
 def main(label: str) -> None:
@@ -28,8 +34,13 @@ def main(label: str) -> None:
         t0 = time.perf_counter()
         model = make_model(name, seed=0, **kw).fit(split, refit=False)
         weights = b"".join(w.tobytes() for ws in model.network_weights().values() for w in ws)
-        print(label, name, round(time.perf_counter() - t0, 1),
-              hashlib.sha256(weights).hexdigest()[:12], flush=True)
+        print(
+            label,
+            name,
+            round(time.perf_counter() - t0, 1),
+            hashlib.sha256(weights).hexdigest()[:12],
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

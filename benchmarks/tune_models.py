@@ -12,6 +12,7 @@ While the file ``data/tuning/PAUSE`` exists, the run waits before starting its n
 that a benchmark or the book can be timed on an idle machine without a trial's recorded
 seconds counting the pause); delete the file and it goes on.
 """
+
 from __future__ import annotations
 
 import sys
@@ -21,7 +22,6 @@ from pathlib import Path
 from recsys_lib.experiment import load_split
 from recsys_lib.io import write_json
 from recsys_lib.tuning import open_edges, tune, tuning_path
-
 
 PAUSE = Path("data/tuning/PAUSE")
 PARTIAL = Path("data/tuning/partial")
@@ -38,11 +38,17 @@ def wait_while_paused() -> None:
 
 def report(name: str):
     def progress(r, k, n):
-        write_json({"model": name, "budget": n, "trials_done": k, "last_trial": r,
-                    "finished": False}, PARTIAL / f"{name}.json")
-        print(f"  {name} [{k}/{n}] {r['hyperparameters']} {r['valid']['NDCG@10']:.4f} "
-              f"({r['train_seconds']:.1f} s)", flush=True)
+        write_json(
+            {"model": name, "budget": n, "trials_done": k, "last_trial": r, "finished": False},
+            PARTIAL / f"{name}.json",
+        )
+        print(
+            f"  {name} [{k}/{n}] {r['hyperparameters']} {r['valid']['NDCG@10']:.4f} "
+            f"({r['train_seconds']:.1f} s)",
+            flush=True,
+        )
         wait_while_paused()
+
     return progress
 
 
@@ -54,10 +60,12 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         res = tune(name, split, progress=report(name), write=False)
         write_json(res, tuning_path(name))
-        print(f"{name}: best {res['best']} valid NDCG@10 {res['best_valid']['NDCG@10']:.4f}; "
-              f"{len(res['trials'])} trials, {res['seconds']:.0f} s of training "
-              f"({time.perf_counter() - t0:.0f} s wall); open edges: {open_edges(name, res['best'])}",
-              flush=True)
+        print(
+            f"{name}: best {res['best']} valid NDCG@10 {res['best_valid']['NDCG@10']:.4f}; "
+            f"{len(res['trials'])} trials, {res['seconds']:.0f} s of training "
+            f"({time.perf_counter() - t0:.0f} s wall); open edges: {open_edges(name, res['best'])}",
+            flush=True,
+        )
     return 0
 
 

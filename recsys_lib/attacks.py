@@ -44,7 +44,11 @@ BANDWAGON_POOL = 100
 
 
 def _count(value, name: str, low: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < low:
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, numbers.Integral)
+        or value < low
+    ):
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
 
@@ -83,7 +87,9 @@ def push_profiles(
         if kind == "random":
             r = rng.normal(ratings.mean(), ratings.std(), filler)
         elif kind == "average":
-            r = item_mean.reindex(items).fillna(ratings.mean()).to_numpy() + rng.normal(0, 0.5, filler)
+            r = item_mean.reindex(items).fillna(ratings.mean()).to_numpy() + rng.normal(
+                0, 0.5, filler
+            )
         else:
             r = np.full(filler, 5.0)
         r = np.clip(np.rint(r), 1, 5)
@@ -113,7 +119,9 @@ def with_profiles(split, fakes: pd.DataFrame):
         raise ValueError("fake users must have codes from num_users on, after the real users")
     train = pd.concat([split.train, fakes[split.train.columns]], ignore_index=True)
     train = train.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)
-    return replace(split, train=train, num_users=split.num_users + max(extra, 0), idmap=None, _cache={})
+    return replace(
+        split, train=train, num_users=split.num_users + max(extra, 0), idmap=None, _cache={}
+    )
 
 
 def target_hit_rate(model, split, target: int, real_users: int, k: int = 10) -> float:
@@ -168,5 +176,7 @@ def profile_outliers(split, real_users: int, z: float = 3.0) -> dict:
             if len(ref) < 2:
                 continue
             sel = bins == b
-            worst[sel] = np.maximum(worst[sel], np.abs(stat[sel] - ref.mean()) / (ref.std() + 1e-12))
+            worst[sel] = np.maximum(
+                worst[sel], np.abs(stat[sel] - ref.mean()) / (ref.std() + 1e-12)
+            )
     return {"flagged": np.flatnonzero(worst > z), "z": worst}

@@ -109,7 +109,8 @@ class _PeakMemory:
 
 
 def _tidy(path: Path) -> None:
-    """Hide the parameter cells in the book; drop volatile papermill metadata."""
+    """Hide the parameter cells in the book; drop volatile papermill metadata; leave the
+    injected parameters cell as ruff formats it (tests/test_style.py)."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
@@ -117,6 +118,8 @@ def _tidy(path: Path) -> None:
         tags = cell.metadata.setdefault("tags", [])
         if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:
             tags.append("remove-cell")
+        if "injected-parameters" in tags:   # papermill ends it with a blank line; ruff does not
+            cell.source = cell.source.rstrip()
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
     nb.metadata.pop("papermill", None)

@@ -1,4 +1,5 @@
 """Shared fixtures: small hand-made data, fake source archives, and the real ML-100K."""
+
 from __future__ import annotations
 
 import io
@@ -15,18 +16,34 @@ from recsys_lib.movielens import GENRES
 # (latin-1 in GroupLens, UTF-8 in RecBole), the untitled item 267 and an 'unknown' genre.
 ITEMS = [
     # id, GroupLens title, release date, RecBole title, RecBole year, genres
-    (1, "Toy Story (1995)", "01-Jan-1995", "Toy Story", "1995", ["Animation", "Children's", "Comedy"]),
+    (
+        1,
+        "Toy Story (1995)",
+        "01-Jan-1995",
+        "Toy Story",
+        "1995",
+        ["Animation", "Children's", "Comedy"],
+    ),
     (10, "Richard III (1995)", "22-Jan-1996", "Richard III", "1995", ["Drama", "War"]),
     (11, "Seven (Se7en) (1995)", "01-Jan-1995", "Seven (Se7en)", "1995", ["Crime", "Thriller"]),
     (267, "unknown", "", "unkonwn", "unkonwn", ["unknown"]),
     (543, "Misérables, Les (1995)", "01-Jan-1995", "Misérables, Les", "1995", ["Drama", "Musical"]),
     (1373, "Good Morning (1971)", "4-Feb-1971", "Good Morning", "1971", ["unknown"]),
 ]
-USERS = [(1, 24, "M", "technician", "85711"), (2, 53, "F", "other", "94043"),
-         (3, 23, "M", "writer", "T8H1N")]
-RATINGS = [(1, 1, 5, 874965758), (1, 10, 3, 876893171), (2, 11, 4, 888550871),
-           (3, 543, 2, 889237455), (3, 1, 4, 889237455), (2, 267, 1, 888551000),
-           (1, 1373, 3, 876893171)]
+USERS = [
+    (1, 24, "M", "technician", "85711"),
+    (2, 53, "F", "other", "94043"),
+    (3, 23, "M", "writer", "T8H1N"),
+]
+RATINGS = [
+    (1, 1, 5, 874965758),
+    (1, 10, 3, 876893171),
+    (2, 11, 4, 888550871),
+    (3, 543, 2, 889237455),
+    (3, 1, 4, 889237455),
+    (2, 267, 1, 888551000),
+    (1, 1373, 3, 876893171),
+]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -75,14 +92,23 @@ def _recbole_wheel() -> bytes:
     d = "recbole/dataset_example/ml-100k/"
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr(d + "ml-100k.inter", "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
-                    + "".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in RATINGS))
-        zf.writestr(d + "ml-100k.item", "item_id:token\tmovie_title:token_seq\trelease_year:token\t"
-                    "class:token_seq\n" + "".join(f"{i}\t{t}\t{y}\t{' '.join(g)}\n"
-                                                  for i, _, _, t, y, g in ITEMS))
-        zf.writestr(d + "ml-100k.user", "user_id:token\tage:token\tgender:token\t"
-                    "occupation:token\tzip_code:token\n"
-                    + "".join("\t".join(map(str, u)) + "\n" for u in USERS))
+        zf.writestr(
+            d + "ml-100k.inter",
+            "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+            + "".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in RATINGS),
+        )
+        zf.writestr(
+            d + "ml-100k.item",
+            "item_id:token\tmovie_title:token_seq\trelease_year:token\t"
+            "class:token_seq\n"
+            + "".join(f"{i}\t{t}\t{y}\t{' '.join(g)}\n" for i, _, _, t, y, g in ITEMS),
+        )
+        zf.writestr(
+            d + "ml-100k.user",
+            "user_id:token\tage:token\tgender:token\t"
+            "occupation:token\tzip_code:token\n"
+            + "".join("\t".join(map(str, u)) + "\n" for u in USERS),
+        )
         zf.writestr("recbole/__init__.py", "")
     return buf.getvalue()
 
@@ -100,10 +126,19 @@ def recbole_wheel_bytes() -> bytes:
 def tiny_interactions() -> pd.DataFrame:
     """Encoded interactions of 4 users over 6 items, with a timestamp tie."""
     rows = [  # user, item, rating, timestamp
-        (0, 0, 5, 10), (0, 1, 4, 20), (0, 2, 3, 30), (0, 3, 5, 40),
-        (1, 1, 2, 10), (1, 2, 5, 15), (1, 4, 1, 15), (1, 5, 4, 15),  # tie at 15: file order
-        (2, 0, 3, 5), (2, 5, 3, 6), (2, 3, 4, 7),
-        (3, 4, 4, 1), (3, 2, 4, 2),  # only two interactions: all training
+        (0, 0, 5, 10),
+        (0, 1, 4, 20),
+        (0, 2, 3, 30),
+        (0, 3, 5, 40),
+        (1, 1, 2, 10),
+        (1, 2, 5, 15),
+        (1, 4, 1, 15),
+        (1, 5, 4, 15),  # tie at 15: file order
+        (2, 0, 3, 5),
+        (2, 5, 3, 6),
+        (2, 3, 4, 7),
+        (3, 4, 4, 1),
+        (3, 2, 4, 2),  # only two interactions: all training
     ]
     return pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
 
@@ -117,12 +152,14 @@ def tiny():
 def ml100k():
     """The real MovieLens-100K through the loader (fetched once, then cached)."""
     from recsys_lib.movielens import load_ml100k
+
     return load_ml100k(progress=False)
 
 
 @pytest.fixture(scope="session")
 def ml100k_split(ml100k):
     from recsys_lib.splits import protocol_split
+
     return protocol_split(ml100k)
 
 

@@ -90,7 +90,7 @@ def test_target_hit_rate_by_hand():
     split = block_split()
     users, _ = split.targets("test")
     excl = split.exclusions("test")
-    target = 39                           # last by default scores, so only a fan gets it
+    target = 39  # last by default scores, so only a fan gets it
     eligible = [u for u in users if excl[u, target] == 0]
     fans = eligible[:5]
     got = target_hit_rate(_Fixed(split.num_items, target, fans), split, target, split.num_users)
@@ -98,19 +98,21 @@ def test_target_hit_rate_by_hand():
     # fake users (codes from real_users on) never count, even when they would be hits
     real = int(np.median(eligible))
     n_real_fans = len([u for u in fans if u < real])
-    assert target_hit_rate(_Fixed(split.num_items, target, fans), split, target, real) == \
-        pytest.approx(n_real_fans / len([u for u in eligible if u < real]))
+    assert target_hit_rate(
+        _Fixed(split.num_items, target, fans), split, target, real
+    ) == pytest.approx(n_real_fans / len([u for u in eligible if u < real]))
 
 
 def test_the_detector_catches_both_recipes_and_names_its_false_alarms(ml100k_split):
     real = ml100k_split.num_users
     for kind in ("random", "bandwagon"):
-        attacked = with_profiles(ml100k_split,
-                                 push_profiles(ml100k_split, 1000, 40, 30, kind=kind, seed=0))
+        attacked = with_profiles(
+            ml100k_split, push_profiles(ml100k_split, 1000, 40, 30, kind=kind, seed=0)
+        )
         out = profile_outliers(attacked, real)
         flagged = out["flagged"]
-        assert (flagged >= real).sum() == 40          # every fake caught
-        assert (flagged < real).sum() < 0.03 * real   # few real users accused
+        assert (flagged >= real).sum() == 40  # every fake caught
+        assert (flagged < real).sum() < 0.03 * real  # few real users accused
         assert out["z"].shape == (attacked.num_users,)
 
 
@@ -146,9 +148,14 @@ def test_with_profiles_and_the_detector_reject_bad_input():
 
 def test_target_hit_rate_refuses_a_film_every_real_user_has_seen():
     split = block_split(n_users=4, n_items=40)
-    rows = pd.DataFrame([(u, 0, 1, -1) for u in range(split.num_users)],
-                        columns=["user_id", "item_id", "rating", "timestamp"])
-    seen = replace(split, train=pd.concat([split.train, rows.astype(split.train.dtypes)],
-                                          ignore_index=True), _cache={})
+    rows = pd.DataFrame(
+        [(u, 0, 1, -1) for u in range(split.num_users)],
+        columns=["user_id", "item_id", "rating", "timestamp"],
+    )
+    seen = replace(
+        split,
+        train=pd.concat([split.train, rows.astype(split.train.dtypes)], ignore_index=True),
+        _cache={},
+    )
     with pytest.raises(ValueError, match="every real user has already seen film 0"):
         target_hit_rate(Markov().fit(seen), seen, 0, seen.num_users)

@@ -1,5 +1,6 @@
 """The book pipeline: notebooks execute (smoke profile), committed outputs are clean,
 the site builds with warnings as errors, and it renders in headless Chromium."""
+
 from __future__ import annotations
 
 import json
@@ -13,14 +14,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from recsys_lib.book import ROOT, run_notebook, toc_notebooks
+from recsys_lib.book import ROOT, toc_notebooks
 
 NOTEBOOKS = toc_notebooks()
 # building the site and starting a browser take minutes: ``make test-fast`` leaves them out.
 # The notebooks themselves are executed once, by nbval (``make test``'s second step).
 slow = pytest.mark.slow
-NOISE = re.compile(r"(/root/|site-packages|/home/\w+/|\.venv/|cuda|oneDNN|tensorflow/core|"
-                   r"W0000|I0000|E0000|Traceback)")
+NOISE = re.compile(
+    r"(/root/|site-packages|/home/\w+/|\.venv/|cuda|oneDNN|tensorflow/core|"
+    r"W0000|I0000|E0000|Traceback)"
+)
 
 
 def test_toc_lists_the_chapters():
@@ -63,9 +66,12 @@ def test_committed_notebook_is_clean(path):
 def built_site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
     jb = Path(sys.executable).parent / "jupyter-book"
-    proc = subprocess.run([str(jb), "build", str(ROOT), "-W", "-n",
-                           "--keep-going", "--path-output", str(out)],
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [str(jb), "build", str(ROOT), "-W", "-n", "--keep-going", "--path-output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     html = out / "_build" / "html"
     assert (html / "index.html").is_file()
@@ -93,7 +99,8 @@ def test_every_chapter_sets_itself_up_on_a_hosted_kernel(path):
 
 
 def test_the_hosted_kernel_cell_is_inert_here_and_installs_the_book_where_it_is_missing(
-        monkeypatch, tmp_path):
+    monkeypatch, tmp_path
+):
     import importlib.util
     import subprocess as sp
 
@@ -102,12 +109,12 @@ def test_the_hosted_kernel_cell_is_inert_here_and_installs_the_book_where_it_is_
     monkeypatch.setattr(sp, "run", lambda cmd, **kw: calls.append(cmd))
     cwd = os.getcwd()
     exec(compile(source, "hosted-cell", "exec"), {})
-    assert calls == [] and os.getcwd() == cwd                 # recsys_lib is importable here
+    assert calls == [] and os.getcwd() == cwd  # recsys_lib is importable here
     # a kernel without the package: it clones the repository, installs it, moves to notebooks/
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     monkeypatch.setattr(sys, "path", list(sys.path))
-    (tmp_path / "dl-recsys-book" / "notebooks").mkdir(parents=True)   # as the clone leaves it
+    (tmp_path / "dl-recsys-book" / "notebooks").mkdir(parents=True)  # as the clone leaves it
     monkeypatch.setattr(os.path, "isdir", lambda p: False)
     exec(compile(source, "hosted-cell", "exec"), {})
     assert calls[0][:2] == ["git", "clone"] and calls[1][1:5] == ["-m", "pip", "install", "--quiet"]
@@ -124,9 +131,10 @@ def test_the_readme_links_only_to_files_in_the_repository():
     readme = (ROOT / "README.md").read_text()
     links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme)
     local = [x for x in links if not x.startswith(("http://", "https://", "mailto:"))]
-    assert "book/protocol.md" in local                       # the protocol is a page of the book
-    missing = [x for x in local if not (ROOT / x).resolve().is_relative_to(ROOT)
-               or not (ROOT / x).exists()]
+    assert "book/protocol.md" in local  # the protocol is a page of the book
+    missing = [
+        x for x in local if not (ROOT / x).resolve().is_relative_to(ROOT) or not (ROOT / x).exists()
+    ]
     assert not missing, missing
 
 
@@ -134,17 +142,20 @@ def test_the_publishing_workflow_builds_the_committed_notebooks_with_the_readme_
     import yaml
 
     wf = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy-book.yml").read_text())
-    on = wf.get("on", wf.get(True))                # YAML 1.1 reads a bare `on` as true
+    on = wf.get("on", wf.get(True))  # YAML 1.1 reads a bare `on` as true
     assert on["push"]["branches"] == ["main"]
     assert wf["permissions"]["pages"] == "write" and wf["permissions"]["id-token"] == "write"
     build, deploy = wf["jobs"]["build"]["steps"], wf["jobs"]["deploy"]["steps"]
     site = re.search(r"^site:.*\n\t\$\(BIN\)/(.+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
-    assert site in [step.get("run") for step in build]           # the command of `make site`
-    upload = next(step for step in build if step.get("uses", "").startswith(
-        "actions/upload-pages-artifact@"))
+    assert site in [step.get("run") for step in build]  # the command of `make site`
+    upload = next(
+        step for step in build if step.get("uses", "").startswith("actions/upload-pages-artifact@")
+    )
     assert upload["with"]["path"] == "_build/html"
     assert any(step.get("uses", "").startswith("actions/deploy-pages@") for step in deploy)
-    assert yaml.safe_load((ROOT / "_config.yml").read_text())["execute"]["execute_notebooks"] == "off"
+    assert (
+        yaml.safe_load((ROOT / "_config.yml").read_text())["execute"]["execute_notebooks"] == "off"
+    )
     readme = (ROOT / "README.md").read_text()
     assert "make site" in readme and "deploy-book.yml" in readme
 
@@ -173,22 +184,37 @@ def _chromium() -> str | None:
             return path
     if os.geteuid() == 0 and shutil.which("apt-get"):
         subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True,
-                       timeout=900, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"],
+            capture_output=True,
+            timeout=900,
+            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+        )
         return shutil.which("chromium")
     return None
 
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 # Console errors that come from the upstream theme stack, not from this book: sphinx-thebe's
 # script is included twice by sphinx-book-theme 1.3 (THEBE_JS_URL redeclared), and the pydata
 # theme logs an empty stored theme mode on a first visit. External requests (the MathJax CDN)
 # are blocked here because the machine has no network; their load failures are expected too.
-KNOWN_UPSTREAM = ("Identifier 'THEBE_JS_URL' has already been declared",
-                  "Got invalid theme mode", "Failed to load resource: net::ERR_FAILED")
+KNOWN_UPSTREAM = (
+    "Identifier 'THEBE_JS_URL' has already been declared",
+    "Got invalid theme mode",
+    "Failed to load resource: net::ERR_FAILED",
+)
 
 
 def _serve(root: Path):
@@ -207,8 +233,10 @@ def _serve(root: Path):
 def test_site_renders_in_a_browser(built_site):
     exe = _chromium()
     if exe is None:
-        pytest.skip("LOUD SKIP: no Chromium and no way to install it (need root and apt-get); "
-                    "the browser check did NOT run")
+        pytest.skip(
+            "LOUD SKIP: no Chromium and no way to install it (need root and apt-get); "
+            "the browser check did NOT run"
+        )
     from playwright.sync_api import sync_playwright
 
     srv, base = _serve(built_site)
@@ -220,7 +248,7 @@ def test_site_renders_in_a_browser(built_site):
                 page = browser.new_page()
                 errors, external = [], []
 
-                def route(r):
+                def route(r, external=external):
                     if r.request.url.startswith(base):
                         return r.continue_()
                     external.append(r.request.url)
@@ -228,8 +256,10 @@ def test_site_renders_in_a_browser(built_site):
 
                 page.route("**/*", route)
                 page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
-                page.on("console", lambda m, errors=errors:
-                        errors.append(m.text) if m.type == "error" else None)
+                page.on(
+                    "console",
+                    lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None,
+                )
                 page.goto(base + rel, wait_until="load")
                 page.wait_for_timeout(300)
                 # on a loaded machine the title can lag the load event; wait for it (10 s max)
@@ -237,8 +267,10 @@ def test_site_renders_in_a_browser(built_site):
                 title = page.title()
                 assert "Deep Learning for Recommender Systems" in title, title
                 assert page.locator("h1").first.inner_text().strip(), rel
-                broken = page.evaluate("Array.from(document.images).filter("
-                                       "i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+                broken = page.evaluate(
+                    "Array.from(document.images).filter("
+                    "i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+                )
                 assert not broken, (rel, broken)
                 if rel.startswith("notebooks/"):
                     assert page.evaluate("document.images.length") >= 1, f"{rel} shows no plot"
@@ -246,8 +278,9 @@ def test_site_renders_in_a_browser(built_site):
                 assert not real, (rel, real)
                 # formulas are typeset by the site's own MathJax, with no request outside it
                 if page.locator(".math").count():
-                    page.wait_for_function("document.querySelector('mjx-container') !== null",
-                                           timeout=20_000)
+                    page.wait_for_function(
+                        "document.querySelector('mjx-container') !== null", timeout=20_000
+                    )
                 assert not [u for u in external if "mathjax" in u.lower()], (rel, external)
                 if rel.endswith("03_framework.html"):
                     page.screenshot(path=str(built_site / "screenshot-03_framework.png"))
@@ -266,8 +299,12 @@ def test_chapter_dependencies_point_backwards():
     order = [p.stem for p in NOTEBOOKS]
     for p in NOTEBOOKS:
         for need in notebook_needs(p):
-            assert need in order[:order.index(p.stem)], f"{p.stem} needs {need}, which is not earlier"
-    assert {"05_rnn", "06_gan"} <= notebook_needs(next(p for p in NOTEBOOKS if p.stem == "08_trends"))
+            assert need in order[: order.index(p.stem)], (
+                f"{p.stem} needs {need}, which is not earlier"
+            )
+    assert {"05_rnn", "06_gan"} <= notebook_needs(
+        next(p for p in NOTEBOOKS if p.stem == "08_trends")
+    )
 
 
 def test_nbval_lanes_run_every_notebook_once_after_what_it_needs():
@@ -278,14 +315,14 @@ def test_nbval_lanes_run_every_notebook_once_after_what_it_needs():
     flat = [p.stem for lane in plan for p in lane]
     assert sorted(flat) == sorted(p.stem for p in NOTEBOOKS) and len(plan) == 2
     finish, clock = {}, [0.0, 0.0]
-    for i, lane in enumerate(plan):                 # replay the plan lane by lane
+    for i, lane in enumerate(plan):  # replay the plan lane by lane
         for p in lane:
             clock[i] += secs[p.stem]
             finish[p.stem] = (i, clock[i])
     for p in NOTEBOOKS:
         for need in notebook_needs(p):
             lane, _ = finish[p.stem]
-            if finish[need][0] == lane:             # same lane: strictly before it
+            if finish[need][0] == lane:  # same lane: strictly before it
                 assert flat.index(need) < flat.index(p.stem)
     loads = [sum(secs[p.stem] for p in lane) for lane in plan]
     assert max(loads) <= 0.6 * sum(loads)
@@ -313,10 +350,17 @@ def test_expected_seconds_reads_the_last_run_of_the_profile(tmp_path, monkeypatc
     assert book.expected_seconds("full") == {}
     (tmp_path / "run_log.json").write_text("{not json")
     assert book.expected_seconds("full") == {}
-    (tmp_path / "run_log.json").write_text(json.dumps({"runs": [
-        {"notebook": "04_cnn", "profile": "full", "seconds": 250.0},
-        {"notebook": "01_background", "profile": "full", "seconds": 7.5},
-        {"notebook": "02_concepts", "profile": "smoke", "seconds": 9.0}]}))
+    (tmp_path / "run_log.json").write_text(
+        json.dumps(
+            {
+                "runs": [
+                    {"notebook": "04_cnn", "profile": "full", "seconds": 250.0},
+                    {"notebook": "01_background", "profile": "full", "seconds": 7.5},
+                    {"notebook": "02_concepts", "profile": "smoke", "seconds": 9.0},
+                ]
+            }
+        )
+    )
     assert book.expected_seconds("full") == {"04_cnn": 250.0, "01_background": 7.5}
     assert book.expected_seconds("smoke") == {"02_concepts": 9.0}
 
@@ -332,13 +376,15 @@ def test_run_times_are_given_with_a_filled_store_and_on_a_fresh_clone(tmp_path, 
     monkeypatch.setenv("RECSYS_MODELS", str(tmp_path / "models"))
     assert book.model_store_state() == "empty"
     row = {"profile": "full", "peak_memory_MiB": 500, "peak_kernel_rss_MiB": 600}
-    book.write_reproducibility([{**row, "notebook": "04_cnn", "seconds": 400.0,
-                                 "model_store": "empty"}], 400.0, 2)
+    book.write_reproducibility(
+        [{**row, "notebook": "04_cnn", "seconds": 400.0, "model_store": "empty"}], 400.0, 2
+    )
     (tmp_path / "models").mkdir()
     (store.store_dir() / "caser-seed0-0123456789abcdef.npz").write_bytes(b"")
     assert book.model_store_state() == "filled"
-    book.write_reproducibility([{**row, "notebook": "04_cnn", "seconds": 90.0,
-                                 "model_store": "filled"}], 90.0, 2)
+    book.write_reproducibility(
+        [{**row, "notebook": "04_cnn", "seconds": 90.0, "model_store": "filled"}], 90.0, 2
+    )
     table = (tmp_path / "gen" / "reproducibility.md").read_text()
     assert "| `04_cnn` | full | 90.0 | 400.0 | 500 | 600 |" in table
     assert "a fresh clone, with an empty store, took 400 s" in table
@@ -353,7 +399,7 @@ def test_glued_strings_are_pasted_without_quotes():
 
     fmt = PlainTextFormatter()
     assert fmt(_PlainText("52% of the score")) == "52% of the score"
-    assert fmt("52%") == "'52%'"                       # what plain myst_nb.glue would paste
+    assert fmt("52%") == "'52%'"  # what plain myst_nb.glue would paste
     for path in NOTEBOOKS:
         src = path.read_text()
         assert "from myst_nb import glue" not in src, f"{path.name} imports myst_nb.glue directly"
@@ -363,13 +409,24 @@ def test_glued_strings_are_pasted_without_quotes():
 #: models whose training depends on the processor: measured on a second computer (an Intel
 #: Xeon with AVX-512; this one has AVX2), their seed-0 test NDCG@10 moved by these amounts
 CROSS_MACHINE = {"caser": 0.1116 - 0.1183, "cnn-content": 0.0536 - 0.0494, "lstm": 0.0893 - 0.0904}
-LIVE_NAMES = [r"\bcaser_rec\b", r"\bcontent_rec\b", r"\bitem_only_rec\b", r"\bcaser\.(?!json)",
-              r"\bcontent\.(?!json)", r"\bitem_only\.", r"\bcold_cnn\b", r"\blive\["]
+LIVE_NAMES = [
+    r"\bcaser_rec\b",
+    r"\bcontent_rec\b",
+    r"\bitem_only_rec\b",
+    r"\bcaser\.(?!json)",
+    r"\bcontent\.(?!json)",
+    r"\bitem_only\.",
+    r"\bcold_cnn\b",
+    r"\blive\[",
+]
 
 
 def _checked(nb):
-    return [c for c in nb.cells if c.cell_type == "code"
-            and "nbval-check-output" in c.metadata.get("tags", [])]
+    return [
+        c
+        for c in nb.cells
+        if c.cell_type == "code" and "nbval-check-output" in c.metadata.get("tags", [])
+    ]
 
 
 def test_checked_cells_hold_no_processor_dependent_training_figures():
@@ -396,7 +453,7 @@ def test_the_seed_band_takes_the_cross_machine_spread_and_refuses_a_regression(t
         band = seed_band(recs)
         seed0 = min(recs, key=lambda r: r["seed"])["test"]["NDCG@10"]
         assert band["lo"] <= seed0 + delta <= band["hi"], (name, band)
-        assert not band["lo"] <= seed0 * 0.3 <= band["hi"]       # a model that broke
+        assert not band["lo"] <= seed0 * 0.3 <= band["hi"]  # a model that broke
     # a copy of chapter 4 whose Caser figure is moved by the measured spread: nbval's view of
     # the notebook (its checked cells) is unchanged
     src = ROOT / "notebooks" / "04_cnn.ipynb"
@@ -406,8 +463,11 @@ def test_the_seed_band_takes_the_cross_machine_spread_and_refuses_a_regression(t
     assert figure and "nbval-check-output" not in figure[0].metadata.get("tags", [])
     for out in figure[0].outputs:
         if "text" in out:
-            out["text"] = re.sub(r"test NDCG@10 (\d\.\d+)", lambda m: f"test NDCG@10 "
-                                 f"{float(m.group(1)) + CROSS_MACHINE['caser']:.3f}", out["text"])
+            out["text"] = re.sub(
+                r"test NDCG@10 (\d\.\d+)",
+                lambda m: f"test NDCG@10 {float(m.group(1)) + CROSS_MACHINE['caser']:.3f}",
+                out["text"],
+            )
     nbformat.write(nb, tmp_path / "04_cnn.ipynb")
     copy = nbformat.read(tmp_path / "04_cnn.ipynb", as_version=4)
     assert [(c.source, json.dumps(c.outputs, sort_keys=True)) for c in _checked(copy)] == before
@@ -421,8 +481,10 @@ def test_recsys_lib_is_imported_before_tensorflow(path):
     lines = [ln.strip() for c in nb.cells if c.cell_type == "code" for ln in c.source.splitlines()]
     imports = [ln for ln in lines if ln.startswith(("import ", "from "))]
     first_lib = next((k for k, ln in enumerate(imports) if "recsys_lib" in ln), None)
-    first_tf = next((k for k, ln in enumerate(imports)
-                     if re.match(r"(import|from) (keras|tensorflow)\b", ln)), None)
+    first_tf = next(
+        (k for k, ln in enumerate(imports) if re.match(r"(import|from) (keras|tensorflow)\b", ln)),
+        None,
+    )
     if first_tf is not None:
         assert first_lib is not None and first_lib < first_tf, imports[first_tf]
 
@@ -432,8 +494,13 @@ def test_every_glued_value_is_used_by_the_prose_and_every_use_is_glued(path):
     """A value computed for the prose but never pasted is a claim nobody reads (or a sentence
     that was typed instead); a paste with no value breaks the page."""
     nb = nbformat.read(path, as_version=4)
-    glued = {o.metadata["scrapbook"]["name"] for c in nb.cells if c.cell_type == "code"
-             for o in c.get("outputs", []) if "scrapbook" in o.get("metadata", {})}
+    glued = {
+        o.metadata["scrapbook"]["name"]
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if "scrapbook" in o.get("metadata", {})
+    }
     md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     used = set(re.findall(r"\{glue(?::\w*)?\}`([^`]+)`", md))
     assert not glued - used, f"glued, never used: {sorted(glued - used)}"
@@ -450,10 +517,13 @@ def _facts() -> dict:
             for o in c.get("outputs", []) if c.cell_type == "code" else []:
                 mark = o.get("metadata", {}).get("recsys_fact")
                 if mark:
-                    value = "".join(next(v for k, v in o["data"].items() if k.endswith("text/plain")))
+                    value = "".join(
+                        next(v for k, v in o["data"].items() if k.endswith("text/plain"))
+                    )
                     where = f"{path.stem}:{o['metadata']['scrapbook']['name']}"
                     out.setdefault((mark["model"], mark["quantity"]), {}).setdefault(
-                        value, []).append(where)
+                        value, []
+                    ).append(where)
     return out
 
 
@@ -482,13 +552,22 @@ def test_plumbing_is_folded_away(path):
     nb = nbformat.read(path, as_version=4)
     for i, c in enumerate(nb.cells):
         tags = c.metadata.get("tags", [])
-        if c.cell_type != "code" or {"remove-cell", "hide-cell", "hide-input", "remove-input"} & set(tags):
+        if c.cell_type != "code" or {
+            "remove-cell",
+            "hide-cell",
+            "hide-input",
+            "remove-input",
+        } & set(tags):
             continue
         body = ast.parse(c.source).body
         if not body:
             continue
         imports = sum(isinstance(s, (ast.Import, ast.ImportFrom)) for s in body)
-        glues = sum(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)
-                    and getattr(s.value.func, "id", "") in ("glue", "glue_fact") for s in body)
+        glues = sum(
+            isinstance(s, ast.Expr)
+            and isinstance(s.value, ast.Call)
+            and getattr(s.value.func, "id", "") in ("glue", "glue_fact")
+            for s in body
+        )
         assert imports < 0.6 * len(body), f"cell {i} is an import block: tag it hide-input"
         assert glues < 0.5 * len(body), f"cell {i} mostly glues: tag it hide-input"

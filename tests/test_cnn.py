@@ -1,19 +1,31 @@
 """Chapter 4's convolutional models: features, layers, shapes and what each model can learn."""
+
+import keras  # noqa: E402  (recsys_lib.models.cnn configured TensorFlow's logging first)
 import numpy as np
 import pandas as pd
 import pytest
 
 from recsys_lib.metrics import evaluate
 from recsys_lib.models.baselines import Popularity
-from recsys_lib.models.cnn import (Caser, CaserNet, ContentCNN, ItemOnlyCNN, VerticalConv,
-                                   article_feature_vectors, build_article_cnn, items_of,
-                                   last_items, next_item_windows, title_token_ids, tokenize_title)
+from recsys_lib.models.cnn import (
+    Caser,
+    CaserNet,
+    ContentCNN,
+    ItemOnlyCNN,
+    VerticalConv,
+    article_feature_vectors,
+    build_article_cnn,
+    items_of,
+    last_items,
+    next_item_windows,
+    title_token_ids,
+    tokenize_title,
+)
 from recsys_lib.models.training import sample_negatives
 from recsys_lib.movielens import GENRES
 from recsys_lib.splits import leave_last_out
-from recsys_lib.testing import block_items, block_split as _block_split
-
-import keras  # noqa: E402  (recsys_lib.models.cnn configured TensorFlow's logging first)
+from recsys_lib.testing import block_items
+from recsys_lib.testing import block_split as _block_split
 
 
 def test_tokens_by_hand():
@@ -22,14 +34,14 @@ def test_tokens_by_hand():
     assert vocab == ["<pad>", "<oov>", "star"]
     assert ids.tolist() == [[2, 1, 0], [2, 1, 0], [1, 0, 0]]
     ids, _ = title_token_ids(["a b c d e"], max_len=2, min_count=1)
-    assert ids.shape == (1, 2) and (ids > 1).all()   # truncated, not wrapped
+    assert ids.shape == (1, 2) and (ids > 1).all()  # truncated, not wrapped
 
 
 def test_article_feature_vectors():
     items = block_items(6)
     x, names = article_feature_vectors(items, length=25)
     assert x.shape == (6, 25) and len(names) == 25
-    assert (x[:, :len(GENRES)] == items[GENRES].to_numpy()).all()
+    assert (x[:, : len(GENRES)] == items[GENRES].to_numpy()).all()
     j = names.index("word:star")
     assert x[:3, j].tolist() == [1, 1, 1] and x[3:, j].tolist() == [0, 0, 0]
     with pytest.raises(ValueError, match="genre"):
@@ -64,15 +76,16 @@ def test_models_need_item_metadata():
         items_of(split, block_items(40).drop(columns=["Romance"]))
 
 
-@pytest.mark.slow   # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
+@pytest.mark.slow  # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
 def test_content_cnn_learns_groups_and_scores_cold_items():
     split = _block_split()
-    cold = [5, 25]                                        # one item of each group
+    cold = [5, 25]  # one item of each group
     keep = ~split.train.item_id.isin(cold)
     split.train = split.train[keep].reset_index(drop=True)
     split._cache.clear()
-    m = ContentCNN(dim=8, filters=8, word_dim=8, epochs=15, batch_size=64, lr=5e-3,
-                   patience=15, seed=0).fit(split)
+    m = ContentCNN(
+        dim=8, filters=8, word_dim=8, epochs=15, batch_size=64, lr=5e-3, patience=15, seed=0
+    ).fit(split)
     # never-seen items keep a zero offset and bias: only their content scores them
     assert np.allclose(m.net_.offset.embeddings.numpy()[cold], 0)
     assert np.allclose(m.net_.bias.embeddings.numpy()[cold], 0)
@@ -100,15 +113,15 @@ def test_vertical_and_horizontal_filters_match_conv2d():
     L, d = 4, 6
     e = rng.normal(size=(3, L, d)).astype("float32")
     vert = VerticalConv(2)
-    out = vert(e).numpy()                                   # (3, d, 2)
+    out = vert(e).numpy()  # (3, d, 2)
     conv = keras.layers.Conv2D(2, (L, 1))
     conv.build((None, L, d, 1))
     conv.set_weights([vert.kernel.numpy()[:, None, None, :], vert.bias.numpy()])
-    ref = conv(e[..., None]).numpy()[:, 0]                  # (3, d, 2)
+    ref = conv(e[..., None]).numpy()[:, 0]  # (3, d, 2)
     assert np.allclose(out, ref, atol=1e-5)
 
     net = CaserNet(num_users=2, num_items=5, L=L, dim=d, n_v=1, n_h=3)
-    h2 = net.horizontal[1]                                  # height 2, as Conv1D
+    h2 = net.horizontal[1]  # height 2, as Conv1D
     h2.build((None, L, d))
     conv = keras.layers.Conv2D(3, (2, d), activation="relu")
     conv.build((None, L, d, 1))
@@ -126,7 +139,7 @@ def test_caser_shapes_and_padding():
     before = net((np.array([0]), w)).numpy()
     emb = net.item_emb.embeddings
     delta = np.zeros((10, 5), "float32")
-    delta[0] = 1.0                                          # change the padding row only
+    delta[0] = 1.0  # change the padding row only
     emb.assign(emb.numpy() + delta)
     assert np.allclose(before, net((np.array([0]), w)).numpy())
     with pytest.raises(ValueError, match="loss"):
@@ -146,8 +159,18 @@ def _chain_split(n_users=40, n_items=30, length=12, seed=0):
 
 def test_caser_learns_the_next_item_and_uses_the_validation_item_for_test():
     split = _chain_split()
-    m = Caser(L=2, dim=16, n_h=8, n_v=2, dropout=0.0, epochs=40, batch_size=32, lr=1e-2,
-              patience=40, seed=0).fit(split)
+    m = Caser(
+        L=2,
+        dim=16,
+        n_h=8,
+        n_v=2,
+        dropout=0.0,
+        epochs=40,
+        batch_size=32,
+        lr=1e-2,
+        patience=40,
+        seed=0,
+    ).fit(split)
     valid = evaluate(m, split, "valid")
     test = evaluate(m, split, "test")
     pop = evaluate(Popularity().fit(split), split, "test")

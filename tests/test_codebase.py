@@ -1,6 +1,7 @@
 """The codebase welcomes change: configs are explicit and validated, the cache key follows
 behaviour (not source bytes), a fitted model can be fitted again, a new model needs only its
 module, a registry entry and its tests, and the modules import without cycles."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,32 +23,35 @@ PKG = Path(keys.__file__).resolve().parent
 
 # ----------------------------------------------------------------------------- configs
 def test_every_registered_model_has_a_validated_config():
-    for name, e in MODELS.items():
+    for name in MODELS:
         cfg = model_config(name)
         assert dataclasses.is_dataclass(cfg), name
         assert set(cfg.space) <= set(cfg.field_names()), name
-        for field in cfg.space:                       # the tuned values are valid settings
+        for field in cfg.space:  # the tuned values are valid settings
             for v in cfg.space[field]:
                 cfg.replace(**{field: v})
         assert make_model(name).config == cfg
 
 
-@pytest.mark.parametrize("name, bad, match", [
-    ("itemknn", {"k": 0}, "ItemKNN.*k must be >= 1, got 0"),
-    ("itemknn", {"k": 2.5}, "k must be an integer"),
-    ("ease", {"l2": -1}, "l2 must be > 0"),
-    ("ease", {"l2": 0}, "l2 must be > 0"),
-    ("markov", {"decay": -1}, "decay"),
-    ("lstm", {"negatives": 0}, "negatives must be >= 1"),
-    ("bpr", {"epochs": 0}, "epochs must be >= 1"),
-    ("bpr", {"eval_every": 0}, "eval_every must be >= 1"),
-    ("bpr", {"dim": True}, "dim must be an integer"),
-    ("gru4rec", {"L": 0}, "L must be >= 1"),
-    ("gru4rec", {"cell": "rnn"}, "cell must be one of"),
-    ("caser", {"n_v": 0, "n_h": 0}, "at least one kind of filter"),
-    ("cfgan", {"s": 1.5}, r"s must be in \[0, 1\]"),
-    ("bpr", {"no_such": 1}, "has no setting no_such"),
-])
+@pytest.mark.parametrize(
+    "name, bad, match",
+    [
+        ("itemknn", {"k": 0}, "ItemKNN.*k must be >= 1, got 0"),
+        ("itemknn", {"k": 2.5}, "k must be an integer"),
+        ("ease", {"l2": -1}, "l2 must be > 0"),
+        ("ease", {"l2": 0}, "l2 must be > 0"),
+        ("markov", {"decay": -1}, "decay"),
+        ("lstm", {"negatives": 0}, "negatives must be >= 1"),
+        ("bpr", {"epochs": 0}, "epochs must be >= 1"),
+        ("bpr", {"eval_every": 0}, "eval_every must be >= 1"),
+        ("bpr", {"dim": True}, "dim must be an integer"),
+        ("gru4rec", {"L": 0}, "L must be >= 1"),
+        ("gru4rec", {"cell": "rnn"}, "cell must be one of"),
+        ("caser", {"n_v": 0, "n_h": 0}, "at least one kind of filter"),
+        ("cfgan", {"s": 1.5}, r"s must be in \[0, 1\]"),
+        ("bpr", {"no_such": 1}, "has no setting no_such"),
+    ],
+)
 def test_bad_settings_are_refused_with_a_message_naming_them(name, bad, match):
     with pytest.raises(ValueError, match=match):
         make_model(name, **bad)
@@ -92,8 +96,8 @@ def test_a_docstring_edit_keeps_every_key_and_a_code_edit_changes_them(tmp_path,
         f.cache_clear()
     after = {n: fingerprint(n, split) for n in MODELS}
     changed = {n for n in MODELS if after[n] != before[n]}
-    assert {"itemknn", "ease", "pop"} <= changed       # the module they live in
-    assert "gru4rec" not in changed                    # a module it does not import
+    assert {"itemknn", "ease", "pop"} <= changed  # the module they live in
+    assert "gru4rec" not in changed  # a module it does not import
     keys.module_closure.cache_clear()
     keys._module_code_hash.cache_clear()
 
@@ -102,14 +106,15 @@ def test_key_follows_defaults_side_tables_and_not_verbosity(monkeypatch):
     split = block_split()
     base = fingerprint("bpr", split)
     assert fingerprint("bpr", split, overrides={"verbose": 1}) == base
-    assert fingerprint("bpr", split, overrides={"epochs": 60}) == base   # a default, spelt out
+    assert fingerprint("bpr", split, overrides={"epochs": 60}) == base  # a default, spelt out
     assert fingerprint("bpr", split, overrides={"dim": 8}) != base
     # a changed default (as an edit of the class would make it)
     from recsys_lib.models.bpr import BPR
 
     cfg = BPR.Config
-    new = dataclasses.make_dataclass("Config", [("dim", int, param(64, low=1))], bases=(cfg,),
-                                     frozen=True)
+    new = dataclasses.make_dataclass(
+        "Config", [("dim", int, param(64, low=1))], bases=(cfg,), frozen=True
+    )
     monkeypatch.setattr(BPR, "Config", new)
     assert fingerprint("bpr", split) != base
     monkeypatch.setattr(BPR, "Config", cfg)
@@ -127,7 +132,7 @@ def test_fitting_twice_trains_the_new_network():
     first_hist = dict(model.history_)
     second = model.fit(split).network_weights()
     assert all(x > 0 for x in model.history_["loss"])
-    assert model.history_["loss"] == first_hist["loss"]           # the same deterministic run
+    assert model.history_["loss"] == first_hist["loss"]  # the same deterministic run
     for a, b in zip(first["net"], second["net"]):
         np.testing.assert_array_equal(a, b)
     fresh = make_model("bpr", **tiny("bpr")).fit(split).network_weights()
@@ -135,7 +140,7 @@ def test_fitting_twice_trains_the_new_network():
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.slow   # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
+@pytest.mark.slow  # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
 def test_raising_epochs_extends_a_checkpointed_run(tmp_path):
     split = block_split()
     kw = tiny("gru4rec", eval_every=1, patience=10)
@@ -148,7 +153,7 @@ def test_raising_epochs_extends_a_checkpointed_run(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.slow   # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
+@pytest.mark.slow  # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
 def test_a_checkpoint_that_cannot_be_extended_exactly_is_refused(tmp_path):
     split = block_split()
     kw = tiny("bpr", eval_every=2, patience=10)
@@ -172,7 +177,7 @@ def test_config_takes_numpy_numbers_and_refuses_ambiguous_booleans():
 def test_a_property_keeps_its_own_error():
     model = make_model("gru4rec", stream=True)
     with pytest.raises(AttributeError, match="not counted when streaming"):
-        model.trained_targets
+        _ = model.trained_targets
 
 
 def test_a_checkpoint_is_bound_to_its_data(tmp_path):
@@ -183,25 +188,27 @@ def test_a_checkpoint_is_bound_to_its_data(tmp_path):
         make_model("bpr", **tiny("bpr")).fit(b, checkpoint_dir=tmp_path)
 
 
-@pytest.mark.slow   # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
+@pytest.mark.slow  # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
 def test_restore_rebuilds_from_the_config_without_training():
     split = block_split()
     for name in ("bpr", "cfgan"):
         fitted = make_model(name, **tiny(name)).fit(split)
         w = fitted.stored_weights()
-        again = make_model(name, **tiny(name)).restore(split, w, fitted.history_,
-                                                       fitted.best_epoch_, fitted.train_seconds_)
+        again = make_model(name, **tiny(name)).restore(
+            split, w, fitted.history_, fitted.best_epoch_, fitted.train_seconds_
+        )
         users = np.arange(split.num_users)
-        for which in ("valid", "test"):          # BPR's test scores come from its refit twin
+        for which in ("valid", "test"):  # BPR's test scores come from its refit twin
             np.testing.assert_array_equal(fitted.score(users, which), again.score(users, which))
         if name == "bpr":
             assert set(w) == {"net", "refit/net"}
             with pytest.raises(ValueError, match="lack the networks of a twin"):
                 make_model(name, **tiny(name)).restore(split, fitted.network_weights(), {}, 1, 0.0)
-    assert set(w) == {"generator", "discriminator"}        # CFGAN saves its two networks
+    assert set(w) == {"generator", "discriminator"}  # CFGAN saves its two networks
     with pytest.raises(ValueError, match="do not fit"):
         make_model("bpr", **tiny("bpr", dim=4)).restore(
-            split, fitted_bpr_weights(split), {}, 1, 0.0)
+            split, fitted_bpr_weights(split), {}, 1, 0.0
+        )
 
 
 def fitted_bpr_weights(split):
@@ -214,8 +221,14 @@ def test_a_model_registered_at_test_time_reaches_the_results_table(tmp_path, mon
     from recsys_lib.report import registered_records, results_table
 
     monkeypatch.setenv("RECSYS_RESULTS", str(tmp_path))
-    register("tiny-pop", "recsys_lib.models.baselines:Popularity", "general", "99_test",
-             "Tiny popularity", kind="test")
+    register(
+        "tiny-pop",
+        "recsys_lib.models.baselines:Popularity",
+        "general",
+        "99_test",
+        "Tiny popularity",
+        kind="test",
+    )
     try:
         split = block_split()
         for seed in (0, 1):
@@ -235,8 +248,11 @@ def test_a_model_registered_at_test_time_reaches_the_results_table(tmp_path, mon
 
 # ----------------------------------------------------------------------------- imports
 def test_the_library_has_no_import_cycles():
-    modules = sorted("recsys_lib." + ".".join(p.relative_to(PKG).with_suffix("").parts)
-                     for p in PKG.rglob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    modules = sorted(
+        "recsys_lib." + ".".join(p.relative_to(PKG).with_suffix("").parts)
+        for p in PKG.rglob("*.py")
+        if p.name not in ("__init__.py", "__main__.py")
+    )
     graph = {m: keys._imports(m) for m in modules}
     state, cycles = {}, []
 
@@ -246,7 +262,7 @@ def test_the_library_has_no_import_cycles():
             if n not in graph:
                 continue
             if state.get(n) == "open":
-                cycles.append(path[path.index(n):] + [n])
+                cycles.append(path[path.index(n) :] + [n])
             elif n not in state:
                 visit(n, path + [n])
         state[m] = "done"

@@ -1,5 +1,6 @@
 """Scaling out: tf.distribute strategies, per-replica input pipelines, streaming from disk,
 checkpoints that survive a kill, and two workers on localhost training one model."""
+
 from __future__ import annotations
 
 import json
@@ -13,20 +14,31 @@ import pytest
 
 from recsys_lib.distributed import free_ports, logical_cpus, run_local_cluster, tf_config
 from recsys_lib.registry import make_model
+from recsys_lib.testing import block_split as _block_split
+from recsys_lib.testing import deep_models, tiny
 
-from recsys_lib.testing import block_split as _block_split, deep_models, tiny
 FAST = {n: tiny(n) for n in deep_models()}
 
 ROOT = Path(__file__).resolve().parents[1]
 DEEP = sorted(FAST)
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0",
-           PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
+ENV = dict(
+    os.environ,
+    TF_CPP_MIN_LOG_LEVEL="3",
+    TF_ENABLE_ONEDNN_OPTS="0",
+    PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+)
 
 
 def _python(code: str, timeout: float = 900) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter: logical devices must be set before TF starts."""
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=ENV,
-                         capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out
 
@@ -79,8 +91,8 @@ def test_every_deep_model_trains_under_mirrored_strategy_on_two_logical_cpus():
     """)
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2
-    assert report["batches"] == [[5, 5]] * 10                   # 103 -> 10 global batches of 10
-    assert report["seen"] == list(range(100))                   # each kept example exactly once
+    assert report["batches"] == [[5, 5]] * 10  # 103 -> 10 global batches of 10
+    assert report["seen"] == list(range(100))  # each kept example exactly once
     assert "fewer examples" in report["errors"][0] and "not divisible" in report["errors"][1]
     split = _block_split()
     for name in DEEP:
@@ -98,15 +110,23 @@ def test_cluster_helpers():
         tf_config(ports, 3)
     import tensorflow as tf
 
-    tf.constant(1.0)                                            # TensorFlow is running now
+    tf.constant(1.0)  # TensorFlow is running now
     with pytest.raises(RuntimeError, match="first thing"):
         logical_cpus(3)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, step", [("bpr", "train"), ("gru4rec", "train"), ("cfgan", "d"),
-                                        ("cfgan", "g"), ("cnn-item-only", "train"),
-                                        ("caser", "train")])
+@pytest.mark.parametrize(
+    "name, step",
+    [
+        ("bpr", "train"),
+        ("gru4rec", "train"),
+        ("cfgan", "d"),
+        ("cfgan", "g"),
+        ("cnn-item-only", "train"),
+        ("caser", "train"),
+    ],
+)
 def test_one_step_on_two_replicas_equals_one_step_on_one_device(name, step):
     """The claim the loop rests on: with replica-scaled gradients, one step under
     MirroredStrategy over 2 logical CPUs is the single-device step on the same global batch
@@ -152,8 +172,8 @@ def test_one_step_on_two_replicas_equals_one_step_on_one_device(name, step):
     """)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert r["same_start"]
-    assert r["moved"] > 1e-4                         # the step did change the weights
-    assert r["gap"] < 1e-6, r                        # ... by the same amount on 2 replicas
+    assert r["moved"] > 1e-4  # the step did change the weights
+    assert r["gap"] < 1e-6, r  # ... by the same amount on 2 replicas
     assert r["loss_gap"] < 1e-5, r
 
 

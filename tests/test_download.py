@@ -1,4 +1,5 @@
 """The data layer: verified downloads, safe extraction, identical frames from both sources."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,10 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import RATINGS
 
 from recsys_lib import download as dl
 from recsys_lib.download import ChecksumError, DownloadError, download_url, safe_extract
-from conftest import RATINGS
 from recsys_lib.movielens import ML100K_SOURCES, load_movielens
 
 
@@ -167,17 +168,25 @@ def test_corrupt_file_supplied_by_hand_is_replaced(tmp_path, grouplens_zip_bytes
     assert len(ml.ratings) == 7
     assert _sha((home / "downloads" / gl.filename).read_bytes()) == gl.sha256
     # the rejected copy is kept aside, not deleted without a word
-    assert (home / "downloads" / (gl.filename + ".rejected")).read_bytes() == grouplens_zip_bytes[:100]
+    assert (home / "downloads" / (gl.filename + ".rejected")).read_bytes() == grouplens_zip_bytes[
+        :100
+    ]
 
 
 def test_import_has_no_side_effects(tmp_path):
-    code = ("import sys, recsys_lib, recsys_lib.movielens, recsys_lib.metrics, recsys_lib.splits, "
-            "recsys_lib.models, recsys_lib.experiment, recsys_lib.cli, recsys_lib.registry; "
-            "print('tensorflow' in sys.modules)")
-    env = {"RECSYS_DATA": str(tmp_path / "cache"), "RECSYS_RESULTS": str(tmp_path / "res"),
-           "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, recsys_lib, recsys_lib.movielens, recsys_lib.metrics, recsys_lib.splits, "
+        "recsys_lib.models, recsys_lib.experiment, recsys_lib.cli, recsys_lib.registry; "
+        "print('tensorflow' in sys.modules)"
+    )
+    env = {
+        "RECSYS_DATA": str(tmp_path / "cache"),
+        "RECSYS_RESULTS": str(tmp_path / "res"),
+        "PATH": "/usr/bin:/bin",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "False"
     assert not (tmp_path / "cache").exists() and not (tmp_path / "res").exists()
 

@@ -1,4 +1,5 @@
 """Packaging: environment.yml and pyproject.toml pin the same versions; CI runs the README's command."""
+
 import re
 import tomllib
 from pathlib import Path
@@ -18,7 +19,7 @@ def _pins(reqs):
 def _pyproject_pins():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(meta["dependencies"])
-    for extra, items in meta["optional-dependencies"].items():
+    for items in meta["optional-dependencies"].values():
         reqs += [r for r in items if not r.startswith("recsys_lib")]
     return _pins(reqs)
 
@@ -33,8 +34,9 @@ def test_environment_yml_matches_pyproject():
     py, env = _pyproject_pins(), _environment_pins()
     # plain `tensorflow` is the non-Linux-x86 twin of tensorflow-cpu: same version
     assert py.pop("tensorflow") == py["tensorflow-cpu"]
-    assert py == env, {k: (py.get(k), env.get(k)) for k in set(py) | set(env)
-                       if py.get(k) != env.get(k)}
+    assert py == env, {
+        k: (py.get(k), env.get(k)) for k in set(py) | set(env) if py.get(k) != env.get(k)
+    }
 
 
 def test_ci_runs_the_readme_test_command():
@@ -48,9 +50,12 @@ def test_ci_runs_the_readme_test_command():
 
 def test_movielens_files_are_never_committed():
     import subprocess
+
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout
-    banned = re.compile(r"(u\.data|u\.item|u\.user|ml-100k\.(inter|item|user)|ratings\.dat|"
-                        r"ml-100k\.zip|ml-1m\.zip|recbole-.*\.whl)$")
+    banned = re.compile(
+        r"(u\.data|u\.item|u\.user|ml-100k\.(inter|item|user)|ratings\.dat|"
+        r"ml-100k\.zip|ml-1m\.zip|recbole-.*\.whl)$"
+    )
     assert not [f for f in files.splitlines() if banned.search(f)]
 
 
@@ -61,11 +66,14 @@ def _fresh_env(**env):
 
     base = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
     base.update(env)
-    code = ("import sys, os, recsys_lib; from recsys_lib.keys import NUMERIC_ENV; "
-            "assert 'tensorflow' not in sys.modules; "
-            "print(os.environ['ONEDNN_MAX_CPU_ISA'] or '-', 'ONEDNN_MAX_CPU_ISA' in NUMERIC_ENV)")
-    out = subprocess.run([sys.executable, "-c", code], env=base, capture_output=True, text=True,
-                         check=True, cwd=ROOT)
+    code = (
+        "import sys, os, recsys_lib; from recsys_lib.keys import NUMERIC_ENV; "
+        "assert 'tensorflow' not in sys.modules; "
+        "print(os.environ['ONEDNN_MAX_CPU_ISA'] or '-', 'ONEDNN_MAX_CPU_ISA' in NUMERIC_ENV)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=base, capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return out.stdout.split()
 
 
@@ -74,8 +82,8 @@ def test_onednn_is_capped_at_avx2_before_tensorflow_loads_and_the_cap_is_in_ever
     importing recsys_lib sets it, and does not itself load TensorFlow, so a notebook that imports
     recsys_lib first has it in place when TensorFlow's oneDNN starts."""
     assert _fresh_env() == ["AVX2", "True"]
-    assert _fresh_env(ONEDNN_MAX_CPU_ISA="AVX")[0] == "AVX"          # a reader's own setting wins
-    assert _fresh_env(ONEDNN_MAX_CPU_ISA="")[0] == "-"               # empty: no cap
+    assert _fresh_env(ONEDNN_MAX_CPU_ISA="AVX")[0] == "AVX"  # a reader's own setting wins
+    assert _fresh_env(ONEDNN_MAX_CPU_ISA="")[0] == "-"  # empty: no cap
 
 
 def test_the_isa_cap_changes_the_cache_key(monkeypatch, tiny):
@@ -93,6 +101,10 @@ def test_the_two_commands_run_with_the_thread_counts_the_book_was_made_with():
     from pathlib import Path
 
     makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
-    for var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
-                "OPENBLAS_NUM_THREADS"):
+    for var in (
+        "TF_NUM_INTRAOP_THREADS",
+        "TF_NUM_INTEROP_THREADS",
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+    ):
         assert f"export {var} := 2" in makefile, var

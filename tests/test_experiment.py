@@ -1,4 +1,5 @@
 """Result records, the fingerprint and the result cache that the chapters use for extra seeds."""
+
 import json
 from pathlib import Path
 
@@ -33,8 +34,9 @@ def test_cached_experiment_reuses_only_a_matching_record(tmp_path, monkeypatch):
     assert json.loads(path.read_text())["fingerprint"] == first["fingerprint"]
 
     calls = []
-    monkeypatch.setattr(experiment, "run_experiment",
-                        lambda *a, **k: calls.append(1) or run_experiment(*a, **k))
+    monkeypatch.setattr(
+        experiment, "run_experiment", lambda *a, **k: calls.append(1) or run_experiment(*a, **k)
+    )
     again = cached_experiment("ease", split, seed=0, dataset="toy")
     assert again["cached"] is True and not calls
     assert again["test"] == first["test"]
@@ -44,7 +46,7 @@ def test_cached_experiment_reuses_only_a_matching_record(tmp_path, monkeypatch):
     path.write_text(json.dumps(stale))
     rerun = cached_experiment("ease", split, seed=0, dataset="toy")
     assert rerun["cached"] is False and calls == [1]
-    path.write_text("{not json")                       # a corrupt file is recomputed too
+    path.write_text("{not json")  # a corrupt file is recomputed too
     assert cached_experiment("ease", split, seed=0, dataset="toy")["cached"] is False
 
 
@@ -52,23 +54,36 @@ def test_tagged_variants_get_their_own_record(tmp_path, monkeypatch):
     monkeypatch.setenv("RECSYS_RESULTS", str(tmp_path))
     split = _block_split()
     plain = cached_experiment("ease", split, seed=0, dataset="toy")
-    variant = cached_experiment("ease", split, seed=0, dataset="toy", overrides={"l2": 1.0},
-                                tag="-l2_1")
+    variant = cached_experiment(
+        "ease", split, seed=0, dataset="toy", overrides={"l2": 1.0}, tag="-l2_1"
+    )
     seeds = tmp_path / "toy" / "seeds"
-    assert sorted(p.name for p in seeds.glob("*.json")) == ["ease-l2_1-seed0.json", "ease-seed0.json"]
+    assert sorted(p.name for p in seeds.glob("*.json")) == [
+        "ease-l2_1-seed0.json",
+        "ease-seed0.json",
+    ]
     assert variant["fingerprint"] != plain["fingerprint"]
-    assert cached_experiment("ease", split, seed=0, dataset="toy", overrides={"l2": 1.0},
-                             tag="-l2_1")["cached"] is True
+    assert (
+        cached_experiment("ease", split, seed=0, dataset="toy", overrides={"l2": 1.0}, tag="-l2_1")[
+            "cached"
+        ]
+        is True
+    )
     with pytest.raises(ValueError, match="tag"):
         cached_experiment("ease", split, seed=0, dataset="toy", tag="../elsewhere")
 
 
 def test_run_experiment_records_history_and_returns_the_model():
     split = _block_split()
-    rec, model = run_experiment("bpr", split, seed=0, return_model=True,
-                                overrides=dict(epochs=2, eval_every=1, dim=4, batch_size=64))
+    rec, model = run_experiment(
+        "bpr",
+        split,
+        seed=0,
+        return_model=True,
+        overrides=dict(epochs=2, eval_every=1, dim=4, batch_size=64),
+    )
     assert rec["history"]["epoch"] == [1, 2] and len(rec["history"]["loss"]) == 2
-    assert all(x > 0 for x in rec["history"]["loss"])      # the real loss, not Keras' placeholder
+    assert all(x > 0 for x in rec["history"]["loss"])  # the real loss, not Keras' placeholder
     assert rec["params"] == model.num_params
 
 
@@ -80,7 +95,8 @@ def test_stored_seed_results_are_current(ml100k_split):
         rec = json.loads(path.read_text())
         if "fingerprint" not in rec or "overrides" not in rec:
             stale.append(f"{path.name} (no fingerprint)")
-        elif rec["fingerprint"] != fingerprint(rec["model"], ml100k_split, rec["seed"],
-                                               rec["overrides"], rec.get("strategy")):
+        elif rec["fingerprint"] != fingerprint(
+            rec["model"], ml100k_split, rec["seed"], rec["overrides"], rec.get("strategy")
+        ):
             stale.append(path.name)
     assert not stale, f"stale stored results, rerun `make book`: {stale}"

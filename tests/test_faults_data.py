@@ -5,18 +5,19 @@ Faults covered: (1) damaged cache files, (2) deduplicate() with a repeated index
 housekeeping. Every test works in ``tmp_path`` (``$RECSYS_DATA`` points there too), never
 in the real cache.
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
 import json
-import re
-import warnings
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
+import warnings
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recsys_lib import download as dl
@@ -66,8 +67,11 @@ def _offline(src, tmp_path):
 
 
 def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.rglob("*") if p.name.startswith(".")
-                  and p.name != ".lock") if folder.exists() else []
+    return (
+        sorted(p.name for p in folder.rglob("*") if p.name.startswith(".") and p.name != ".lock")
+        if folder.exists()
+        else []
+    )
 
 
 @pytest.fixture(params=["grouplens", "recbole"])
@@ -83,8 +87,9 @@ def cached(request, tmp_path, grouplens_zip_bytes, recbole_wheel_bytes):
 DAMAGE = {
     "truncated-ratings": lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),
     "empty-ratings": lambda p: p.write_bytes(b""),
-    "flipped-bytes": lambda p: p.write_bytes(bytes(b ^ 0x55 if k == 40 else b
-                                                   for k, b in enumerate(p.read_bytes()))),
+    "flipped-bytes": lambda p: p.write_bytes(
+        bytes(b ^ 0x55 if k == 40 else b for k, b in enumerate(p.read_bytes()))
+    ),
     "deleted": lambda p: p.unlink(),
 }
 
@@ -151,14 +156,18 @@ def test_damaged_manifest_is_not_trusted(cached, tmp_path):
 @pytest.mark.parametrize("known", [True, False])
 @pytest.mark.parametrize("archive_there", [True, False])
 @pytest.mark.parametrize("damaged", [False, True])
-def test_old_cache_without_manifest_is_verified(cached, tmp_path, monkeypatch, known,
-                                                archive_there, damaged):
+def test_old_cache_without_manifest_is_verified(
+    cached, tmp_path, monkeypatch, known, archive_there, damaged
+):
     """A cache written before manifests existed is checked against the known checksums of
     its files, or re-extracted from its archive, or fetched again: never trusted as it is."""
     src, home, folder, first = cached
     if known:
-        monkeypatch.setitem(mlmod.KNOWN_FILES, src.sha256,
-                            {n: _sha((folder / n).read_bytes()) for n in src.members.values()})
+        monkeypatch.setitem(
+            mlmod.KNOWN_FILES,
+            src.sha256,
+            {n: _sha((folder / n).read_bytes()) for n in src.members.values()},
+        )
     (folder / MANIFEST).unlink()
     if not archive_there:
         (home / "downloads" / src.filename).unlink()
@@ -212,12 +221,15 @@ def _wheel_with(recbole_wheel_bytes, name, edit) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("name, edit, expect", [
-    ("ml-100k.inter", lambda b: b.replace(b"\t874965758", b"874965758", 1), "ml-100k.inter"),
-    ("ml-100k.inter", lambda b: b.splitlines(keepends=True)[0], "holds no ratings"),
-    ("ml-100k.item", lambda b: b"".join(b.splitlines(keepends=True)[:-2]), "does not list"),
-    ("ml-100k.user", lambda b: b.replace(b"\t53\t", b"\t", 1), "ml-100k.user"),
-])
+@pytest.mark.parametrize(
+    "name, edit, expect",
+    [
+        ("ml-100k.inter", lambda b: b.replace(b"\t874965758", b"874965758", 1), "ml-100k.inter"),
+        ("ml-100k.inter", lambda b: b.splitlines(keepends=True)[0], "holds no ratings"),
+        ("ml-100k.item", lambda b: b"".join(b.splitlines(keepends=True)[:-2]), "does not list"),
+        ("ml-100k.user", lambda b: b.replace(b"\t53\t", b"\t", 1), "ml-100k.user"),
+    ],
+)
 def test_unparseable_files_are_named(tmp_path, recbole_wheel_bytes, name, edit, expect):
     """Even when the archive itself is bad, the error names the file instead of saying
     'not enough values to unpack' or loading an empty or partial frame."""
@@ -234,8 +246,11 @@ def test_deduplicate_after_concat_drops_repeats():
     a = pd.DataFrame({"user_id": [1, 1, 1], "item_id": [2, 3, 4], "timestamp": [1, 2, 3]})
     b = pd.DataFrame({"user_id": [1, 1], "item_id": [2, 3], "timestamp": [4, 5]})
     out = deduplicate(pd.concat([a, b]))  # index 0, 1, 2, 0, 1
-    assert out.to_dict("list") == {"user_id": [1, 1, 1], "item_id": [4, 2, 3],
-                                   "timestamp": [3, 4, 5]}
+    assert out.to_dict("list") == {
+        "user_id": [1, 1, 1],
+        "item_id": [4, 2, 3],
+        "timestamp": [3, 4, 5],
+    }
     first = deduplicate(pd.concat([a, b]), keep="first")
     assert first.timestamp.tolist() == [1, 2, 3]
 
@@ -249,20 +264,25 @@ def test_no_leak_after_concat_and_leave_last_out():
     assert held and not held & set(s.train.item_id)
 
 
-frames = st.integers(1, 40).flatmap(lambda n: st.tuples(
-    st.lists(st.integers(0, 3), min_size=n, max_size=n),
-    st.lists(st.integers(0, 4), min_size=n, max_size=n),
-    st.lists(st.integers(0, 5), min_size=n, max_size=n),
-    st.lists(st.integers(-3, 3) | st.sampled_from(["a", "b"]), min_size=n, max_size=n),
-    st.sampled_from(["first", "last"])))
+frames = st.integers(1, 40).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.integers(0, 3), min_size=n, max_size=n),
+        st.lists(st.integers(0, 4), min_size=n, max_size=n),
+        st.lists(st.integers(0, 5), min_size=n, max_size=n),
+        st.lists(st.integers(-3, 3) | st.sampled_from(["a", "b"]), min_size=n, max_size=n),
+        st.sampled_from(["first", "last"]),
+    )
+)
 
 
 @settings(max_examples=150, deadline=None)
 @given(frames)
 def test_deduplicate_works_by_position_whatever_the_index(frame):
     users, items, times, index, keep = frame
-    df = pd.DataFrame({"user_id": users, "item_id": items, "timestamp": times,
-                       "rating": np.arange(len(users))}, index=index)
+    df = pd.DataFrame(
+        {"user_id": users, "item_id": items, "timestamp": times, "rating": np.arange(len(users))},
+        index=index,
+    )
     out = deduplicate(df, keep=keep)
     # reference: plain Python over positions, stable time order
     order = sorted(range(len(df)), key=lambda p: times[p])
@@ -275,44 +295,62 @@ def test_deduplicate_works_by_position_whatever_the_index(frame):
     assert list(out.index) == list(range(len(want)))
     # a unique index (here: descending labels) gives exactly what the old code gave
     uniq = df.set_axis(np.arange(len(df))[::-1] * 10)
-    kept = uniq.sort_values("timestamp", kind="stable").drop_duplicates(["user_id", "item_id"],
-                                                                         keep=keep)
-    pd.testing.assert_frame_equal(deduplicate(uniq, keep=keep),
-                                  uniq.loc[uniq.index.isin(kept.index)].reset_index(drop=True))
+    kept = uniq.sort_values("timestamp", kind="stable").drop_duplicates(
+        ["user_id", "item_id"], keep=keep
+    )
+    pd.testing.assert_frame_equal(
+        deduplicate(uniq, keep=keep), uniq.loc[uniq.index.isin(kept.index)].reset_index(drop=True)
+    )
 
 
 # ----------------------------------------------------------------------------- fault 3
-@pytest.mark.parametrize("values, n, what, expect", [
-    ([0.5, 1.7], None, "user", r"user code 0\.5 is not an integer: user codes must be integers >= 0"),
-    ([0, 1.7], 5, "item", r"item code 1\.7 is not an integer: item codes must be integers in 0\.\.4"),
-    ([True, False], None, "user", "user codes must be integers, got booleans"),
-    ([1.0, np.nan], 3, "item", r"item code nan is not a finite number.*0\.\.2"),
-    ([np.inf], None, "user", "user code inf is not a finite number"),
-    ([-1, 0], 3, "user", r"user code -1 is negative: user codes must be integers in 0\.\.2"),
-    ([0, 3], 3, "item", r"item code 3 is out of range: item codes must be integers in 0\.\.2"),
-    ([0], 0, "item", "there are no items"),
-    (["a"], None, "user", "user codes must be integers, got dtype"),
-    (np.zeros((2, 2), dtype=int), None, "user", r"1-D array, got shape \(2, 2\)"),
-    (np.array(7), None, "user", r"1-D array, got shape \(\)"),
-    (np.array([2 ** 63], dtype=np.uint64), None, "user", "out of range"),
-    ([1e300], 10, "item", "out of range"),
-    ([0], 2.5, "user", "number of users must be an integer"),
-    (pd.array([1, None], dtype="Int64"), None, "item", "item code"),
-    (np.array([1, "x"], dtype=object), None, "item", "item code 'x' is a str"),
-    (np.array([1, True], dtype=object), None, "user", "user code True is a boolean"),
-])
+@pytest.mark.parametrize(
+    "values, n, what, expect",
+    [
+        (
+            [0.5, 1.7],
+            None,
+            "user",
+            r"user code 0\.5 is not an integer: user codes must be integers >= 0",
+        ),
+        (
+            [0, 1.7],
+            5,
+            "item",
+            r"item code 1\.7 is not an integer: item codes must be integers in 0\.\.4",
+        ),
+        ([True, False], None, "user", "user codes must be integers, got booleans"),
+        ([1.0, np.nan], 3, "item", r"item code nan is not a finite number.*0\.\.2"),
+        ([np.inf], None, "user", "user code inf is not a finite number"),
+        ([-1, 0], 3, "user", r"user code -1 is negative: user codes must be integers in 0\.\.2"),
+        ([0, 3], 3, "item", r"item code 3 is out of range: item codes must be integers in 0\.\.2"),
+        ([0], 0, "item", "there are no items"),
+        (["a"], None, "user", "user codes must be integers, got dtype"),
+        (np.zeros((2, 2), dtype=int), None, "user", r"1-D array, got shape \(2, 2\)"),
+        (np.array(7), None, "user", r"1-D array, got shape \(\)"),
+        (np.array([2**63], dtype=np.uint64), None, "user", "out of range"),
+        ([1e300], 10, "item", "out of range"),
+        ([0], 2.5, "user", "number of users must be an integer"),
+        (pd.array([1, None], dtype="Int64"), None, "item", "item code"),
+        (np.array([1, "x"], dtype=object), None, "item", "item code 'x' is a str"),
+        (np.array([1, True], dtype=object), None, "user", "user code True is a boolean"),
+    ],
+)
 def test_as_codes_rejects(values, n, what, expect):
     with pytest.raises(ValueError, match=expect):
         as_codes(values, n, what)
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.integers(0, 2 ** 40), max_size=30), st.integers(0, 3),
-       st.sampled_from(["int64", "int32", "uint64", "float64", "object"]))
+@given(
+    st.lists(st.integers(0, 2**40), max_size=30),
+    st.integers(0, 3),
+    st.sampled_from(["int64", "int32", "uint64", "float64", "object"]),
+)
 def test_as_codes_keeps_every_valid_code(codes, extra, dtype):
     n = (max(codes) + 1 if codes else 0) + extra
     if dtype == "int32":
-        codes = [c % 2 ** 31 for c in codes]
+        codes = [c % 2**31 for c in codes]
     arr = np.array(codes, dtype=dtype)
     out = as_codes(arr, n, "item")
     assert out.dtype == np.int64 and out.tolist() == [int(c) for c in codes]
@@ -323,12 +361,18 @@ def test_as_codes_keeps_every_valid_code(codes, extra, dtype):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=20),
-       st.sampled_from(["user", "item", "row"]))
+@given(
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=20),
+    st.sampled_from(["user", "item", "row"]),
+)
 def test_as_codes_never_truncates(values, what):
     arr = np.array(values, dtype=float)
-    valid = np.isfinite(arr).all() and (arr == np.floor(arr)).all() and (arr >= 0).all() \
-        and (arr < 2.0 ** 63).all()
+    valid = (
+        np.isfinite(arr).all()
+        and (arr == np.floor(arr)).all()
+        and (arr >= 0).all()
+        and (arr < 2.0**63).all()
+    )
     if valid:
         assert (as_codes(arr, what=what) == arr).all()
     else:
@@ -370,7 +414,9 @@ def test_valid_codes_split_as_before(tiny):
 # ----------------------------------------------------------------------------- fault 5
 def test_idmap_on_an_empty_table():
     m = IdMap(np.array([], dtype=np.int64), np.array([], dtype=np.int64))
-    with pytest.raises(KeyError, match=r"unknown user id\(s\): \[3\] \(this IdMap holds no users\)"):
+    with pytest.raises(
+        KeyError, match=r"unknown user id\(s\): \[3\] \(this IdMap holds no users\)"
+    ):
         m.encode_users([3])
     assert m.encode_items([]).tolist() == []
 
@@ -423,8 +469,9 @@ def test_to_implicit_threshold_needs_ratings(tiny):
 
 
 # ----------------------------------------------------------------------------- fault 6
-def test_rejected_hand_supplied_archive_is_kept_and_reported(tmp_path, grouplens_zip_bytes,
-                                                            recbole_wheel_bytes):
+def test_rejected_hand_supplied_archive_is_kept_and_reported(
+    tmp_path, grouplens_zip_bytes, recbole_wheel_bytes
+):
     gl, rb = _sources(tmp_path, grouplens_zip_bytes, recbole_wheel_bytes)
     home = tmp_path / "home"
     (home / "downloads").mkdir(parents=True)
@@ -454,15 +501,17 @@ def test_error_shows_the_whole_cache_path(tmp_path, grouplens_zip_bytes):
 
 def _make_unwritable(monkeypatch):
     """As root, chmod does not stop writes: make every temporary folder fail instead."""
+
     def refuse(*a, dir=None, **k):
         raise PermissionError(13, "Permission denied", str(dir))
+
     monkeypatch.setattr(dl.tempfile, "mkdtemp", refuse)
     monkeypatch.setattr(dl.tempfile, "mkstemp", refuse)
 
 
-def test_read_only_cache_with_a_valid_wheel_says_it_cannot_write(tmp_path, monkeypatch,
-                                                               grouplens_zip_bytes,
-                                                               recbole_wheel_bytes):
+def test_read_only_cache_with_a_valid_wheel_says_it_cannot_write(
+    tmp_path, monkeypatch, grouplens_zip_bytes, recbole_wheel_bytes
+):
     gl, rb = _sources(tmp_path, grouplens_zip_bytes, recbole_wheel_bytes)
     home = tmp_path / "home"
     (home / "downloads").mkdir(parents=True)
@@ -518,13 +567,19 @@ _KILLED = textwrap.dedent("""
 
 def _killed(kind: str, home: Path, *args) -> None:
     env = dict(os.environ, RECSYS_DATA=str(home), PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", _KILLED, kind, *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED, kind, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
 
 
-def test_leftovers_of_killed_processes_are_cleaned_at_the_next_fetch(tmp_path, grouplens_zip_bytes,
-                                                                    recbole_wheel_bytes):
+def test_leftovers_of_killed_processes_are_cleaned_at_the_next_fetch(
+    tmp_path, grouplens_zip_bytes, recbole_wheel_bytes
+):
     gl, rb = _sources(tmp_path, grouplens_zip_bytes, recbole_wheel_bytes)
     home = tmp_path / "home"
     _killed("pip", home)
@@ -559,6 +614,7 @@ def test_interrupted_re_extraction_keeps_the_old_folder(cached, monkeypatch):
 def test_pip_timeout_is_a_download_error(tmp_path, monkeypatch):
     def slow(cmd, **kw):
         raise subprocess.TimeoutExpired(cmd, kw.get("timeout"))
+
     monkeypatch.setattr(dl.subprocess, "run", slow)
     with pytest.raises(DownloadError, match="took longer than 5 s"):
         dl.pip_download("recbole==1.2.1", tmp_path / "d" / "x.whl", "0" * 64, timeout=5)
@@ -579,9 +635,16 @@ def test_two_processes_fetching_at_once_do_not_collide(tmp_path, grouplens_zip_b
     gl, _ = _sources(tmp_path, grouplens_zip_bytes, b"")
     home = tmp_path / "shared"
     env = dict(os.environ, RECSYS_DATA=str(home), PYTHONPATH=str(ROOT))
-    procs = [subprocess.Popen([sys.executable, "-c", _TWICE, gl.location, gl.sha256], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _TWICE, gl.location, gl.sha256],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outs
     assert [o.strip() for o, _ in outs] == [str(N_RATINGS)] * 3

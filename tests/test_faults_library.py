@@ -1,5 +1,6 @@
 """Faults of the model layer, the cache, the model store and the command lines: each one gives
 the right result or a clear error, and nothing half-written is left on disk."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recsys_lib.io import atomic_file, write_json
 from recsys_lib.registry import MODELS, make_model
 from recsys_lib.testing import block_split, fitted_tiny, tiny
-from recsys_lib.io import atomic_file, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,16 +26,23 @@ def fitted():
     return split, {n: fitted_tiny(n, split) for n in MODELS}
 
 
-@pytest.mark.parametrize("bad, match", [
-    ([1.7], "not an integer"), ([True], "boolean"), ([np.nan], "NaN|not an integer|finite"),
-    ([-1], "0..59"), ([60], "0..59"), ([[0, 1]], "1-D"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ([1.7], "not an integer"),
+        ([True], "boolean"),
+        ([np.nan], "NaN|not an integer|finite"),
+        ([-1], "0..59"),
+        ([60], "0..59"),
+        ([[0, 1]], "1-D"),
+    ],
+)
 def test_every_model_refuses_users_that_are_not_codes(fitted, bad, match):
     split, models = fitted
     for name, model in models.items():
         with pytest.raises(ValueError, match=match):
             model.score(bad)
-        assert model.score([1.0]).shape == (1, split.num_items), name     # 1.0 is code 1
+        assert model.score([1.0]).shape == (1, split.num_items), name  # 1.0 is code 1
 
 
 def test_which_must_be_valid_or_test(fitted):
@@ -63,7 +71,7 @@ def test_parallel_writers_of_one_record_never_collide(tmp_path):
     with multiprocessing.get_context("spawn").Pool(4) as pool:
         assert all(pool.map(_write_many, [(str(path), k) for k in range(8)]))
     assert json.loads(path.read_text())["i"] == 24
-    assert [p.name for p in tmp_path.iterdir()] == ["record.json"]     # no temporary left
+    assert [p.name for p in tmp_path.iterdir()] == ["record.json"]  # no temporary left
 
 
 def test_an_interrupted_write_leaves_the_old_file_and_nothing_else(tmp_path):
@@ -86,8 +94,9 @@ def test_a_record_that_is_not_an_object_is_retrained(tmp_path, monkeypatch):
     for junk in ("[1, 2]", "null", '"text"', "{not json", "\x00\xff"):
         path = record_path("ease", 0, "toy")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(junk, errors="surrogateescape") if junk.isprintable() else \
-            path.write_bytes(junk.encode("latin-1"))
+        path.write_text(junk, errors="surrogateescape") if junk.isprintable() else path.write_bytes(
+            junk.encode("latin-1")
+        )
         rec = cached_experiment("ease", split, seed=0, dataset="toy")
         assert rec["cached"] is False and json.loads(path.read_text())["model"] == "ease"
 
@@ -102,27 +111,36 @@ def test_another_models_weights_under_this_name_are_not_loaded(tmp_path, monkeyp
     trained = model_store.fitted_model("caser", split, 0, tiny("caser"))
     target = model_store.store_path("gru4rec", 0, fingerprint("gru4rec", split, 0, kw))
     model_store.save_model(trained, "caser", split, 0, tiny("caser")).rename(target)
-    assert model_store.load_model("gru4rec", split, 0, kw) is None      # refused, not a raw error
+    assert model_store.load_model("gru4rec", split, 0, kw) is None  # refused, not a raw error
     assert not target.exists()
 
 
 # ----------------------------------------------------------------------------- command lines
 def _cli(*args, module="recsys_lib", timeout=300):
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
-@pytest.mark.parametrize("args, match", [
-    (["train", "no-such-model"], "unknown model"),
-    (["train", "bpr", "--dataset", "ml-20m"], "unknown dataset"),
-    (["train", "bpr", "--hyperparameters", "{bad"], "not valid JSON"),
-    (["train", "bpr", "--hyperparameters", "[1]"], "must be a JSON object"),
-    (["train", "bpr", "--hyperparameters", '{"dim": 0}'], "dim must be >= 1"),
-    (["train", "pop"], "does not train with TensorFlow"),
-    (["train", "bpr", "--logical-cpus", "0"], "at least 1"),
-])
-def test_distributed_cli_checks_its_arguments_before_any_data_loads(args, match, capsys,
-                                                                    monkeypatch):
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["train", "no-such-model"], "unknown model"),
+        (["train", "bpr", "--dataset", "ml-20m"], "unknown dataset"),
+        (["train", "bpr", "--hyperparameters", "{bad"], "not valid JSON"),
+        (["train", "bpr", "--hyperparameters", "[1]"], "must be a JSON object"),
+        (["train", "bpr", "--hyperparameters", '{"dim": 0}'], "dim must be >= 1"),
+        (["train", "pop"], "does not train with TensorFlow"),
+        (["train", "bpr", "--logical-cpus", "0"], "at least 1"),
+    ],
+)
+def test_distributed_cli_checks_its_arguments_before_any_data_loads(
+    args, match, capsys, monkeypatch
+):
     from recsys_lib import distributed, experiment
 
     def no_data(*a, **k):
@@ -136,9 +154,14 @@ def test_distributed_cli_checks_its_arguments_before_any_data_loads(args, match,
 
 
 def test_report_rejects_an_unknown_model_before_training_any(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "recsys_lib", "report", "pop", "foo"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120,
-                         env={**__import__("os").environ, "RECSYS_RESULTS": str(tmp_path)})
+    out = subprocess.run(
+        [sys.executable, "-m", "recsys_lib", "report", "pop", "foo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "RECSYS_RESULTS": str(tmp_path)},
+    )
     assert out.returncode == 1 and "unknown model 'foo'" in out.stderr
     assert "training" not in out.stderr and not any(tmp_path.rglob("*.json"))
 
@@ -157,8 +180,13 @@ def test_help_describes_every_argument(capsys):
 def test_cli_settings_read_booleans_numbers_and_strings():
     from recsys_lib.cli import parse_overrides
 
-    assert parse_overrides(["stream=True", "dim=64", "loss=bce", "stride=none", "lr=1e-3"]) == \
-        {"stream": True, "dim": 64, "loss": "bce", "stride": None, "lr": 1e-3}
+    assert parse_overrides(["stream=True", "dim=64", "loss=bce", "stride=none", "lr=1e-3"]) == {
+        "stream": True,
+        "dim": 64,
+        "loss": "bce",
+        "stride": None,
+        "lr": 1e-3,
+    }
 
 
 def test_records_are_readable_by_everyone(tmp_path):

@@ -1,5 +1,6 @@
 """Issue 15, "Nothing silent", fault 4: metrics refuse impossible input with a clear
 ValueError, and give exactly the old values for valid input."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,24 +10,35 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from recsys_lib.metrics import (bootstrap_ci, catalogue_coverage, evaluate, metrics_from_ranks,
-                                target_ranks, top_k)
+from recsys_lib.metrics import (
+    bootstrap_ci,
+    catalogue_coverage,
+    evaluate,
+    metrics_from_ranks,
+    target_ranks,
+    top_k,
+)
 
 
 # the code before the fix, as the reference for valid input -----------------------------
 def _old_metrics(ranks, k):
     ranks = np.asarray(ranks)
     hit = ranks <= k
-    return {f"HR@{k}": hit.astype(float),
-            f"NDCG@{k}": np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0),
-            f"MRR@{k}": np.where(hit, 1.0 / ranks, 0.0)}
+    return {
+        f"HR@{k}": hit.astype(float),
+        f"NDCG@{k}": np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0),
+        f"MRR@{k}": np.where(hit, 1.0 / ranks, 0.0),
+    }
 
 
 def _old_top_k(scores, k, exclude=None):
     """The documented rule, spelt out: best score first, ties by the lower index."""
     scores = np.asarray(scores, dtype=np.float64)
-    mask = np.zeros(scores.shape, bool) if exclude is None else np.asarray(
-        exclude.toarray() if hasattr(exclude, "toarray") else exclude, bool)
+    mask = (
+        np.zeros(scores.shape, bool)
+        if exclude is None
+        else np.asarray(exclude.toarray() if hasattr(exclude, "toarray") else exclude, bool)
+    )
     s = np.where(mask, -np.inf, scores)
     k = min(k, s.shape[1])
     idx = np.arange(s.shape[1])
@@ -60,29 +72,37 @@ def _same(a: dict, b: dict):
 
 
 # ----------------------------------------------------------------------------- metrics_from_ranks
-@pytest.mark.parametrize("ranks, k, expect", [
-    ([0, 1], 10, r"ranks are 1-based \(the best is 1\), got 0"),
-    ([3, -2], 10, "got -2"),
-    ([1.5, 2], 10, "whole numbers >= 1, got 1.5"),
-    ([np.nan, 1], 10, "whole numbers >= 1, got nan"),
-    ([np.inf], 10, "got inf"),
-    (["1"], 10, "dtype <U1"),
-    ([], 10, "no ranks given"),
-    ([1, 2], 2.5, "k must be an integer >= 1, got 2.5"),
-    ([1, 2], 0, "got 0"),
-    ([1, 2], -3, "got -3"),
-    ([1, 2], True, "got True"),
-    ([1, 2], "10", "got '10'"),
-])
+@pytest.mark.parametrize(
+    "ranks, k, expect",
+    [
+        ([0, 1], 10, r"ranks are 1-based \(the best is 1\), got 0"),
+        ([3, -2], 10, "got -2"),
+        ([1.5, 2], 10, "whole numbers >= 1, got 1.5"),
+        ([np.nan, 1], 10, "whole numbers >= 1, got nan"),
+        ([np.inf], 10, "got inf"),
+        (["1"], 10, "dtype <U1"),
+        ([], 10, "no ranks given"),
+        ([1, 2], 2.5, "k must be an integer >= 1, got 2.5"),
+        ([1, 2], 0, "got 0"),
+        ([1, 2], -3, "got -3"),
+        ([1, 2], True, "got True"),
+        ([1, 2], "10", "got '10'"),
+    ],
+)
 def test_metrics_from_ranks_rejects(ranks, k, expect):
     with pytest.raises(ValueError, match=expect):
         metrics_from_ranks(np.array(ranks), k)
 
 
 @settings(max_examples=200, deadline=None)
-@given(arrays(st.sampled_from([np.int64, np.int32, np.float64]), st.integers(1, 50),
-              elements=st.integers(1, 2000)),
-       st.integers(1, 300) | st.sampled_from([np.int64(10), np.int32(5)]))
+@given(
+    arrays(
+        st.sampled_from([np.int64, np.int32, np.float64]),
+        st.integers(1, 50),
+        elements=st.integers(1, 2000),
+    ),
+    st.integers(1, 300) | st.sampled_from([np.int64(10), np.int32(5)]),
+)
 def test_metrics_from_ranks_unchanged_for_valid_ranks(ranks, k):
     new = metrics_from_ranks(ranks, k)
     _same(new, _old_metrics(ranks, k))
@@ -100,15 +120,18 @@ def test_any_rank_below_one_is_refused(good, bad, data):
 
 
 # ----------------------------------------------------------------------------- top_k
-@pytest.mark.parametrize("scores, k, expect", [
-    (np.zeros((2, 5)), -2, "k must be an integer >= 1, got -2"),
-    (np.zeros((2, 5)), 0, "got 0"),
-    (np.zeros((2, 5)), 2.5, "got 2.5"),
-    (np.zeros(5), 2, r"scores must be 2-D \(users, items\), got shape \(5,\)"),
-    (np.zeros((1, 2, 3)), 2, "2-D"),
-    (np.array([[0.1, np.nan]]), 1, "NaN"),
-    (np.array([["a", "b"]]), 1, "numeric"),
-])
+@pytest.mark.parametrize(
+    "scores, k, expect",
+    [
+        (np.zeros((2, 5)), -2, "k must be an integer >= 1, got -2"),
+        (np.zeros((2, 5)), 0, "got 0"),
+        (np.zeros((2, 5)), 2.5, "got 2.5"),
+        (np.zeros(5), 2, r"scores must be 2-D \(users, items\), got shape \(5,\)"),
+        (np.zeros((1, 2, 3)), 2, "2-D"),
+        (np.array([[0.1, np.nan]]), 1, "NaN"),
+        (np.array([["a", "b"]]), 1, "numeric"),
+    ],
+)
 def test_top_k_rejects(scores, k, expect):
     with pytest.raises(ValueError, match=expect):
         top_k(scores, k)
@@ -125,10 +148,16 @@ def test_top_k_with_fewer_candidates_than_k_pads_with_minus_one():
     assert catalogue_coverage(top_k(scores, 3, excl), 4) == 0.5  # the padding is no item
 
 
-scored = st.tuples(st.integers(1, 6), st.integers(1, 25)).flatmap(lambda shape: st.tuples(
-    arrays(np.float64, shape, elements=st.sampled_from([-np.inf, np.inf, -1.0, 0.0, 0.5, 2.0])
-           | st.floats(-3, 3)),
-    arrays(np.bool_, shape)))
+scored = st.tuples(st.integers(1, 6), st.integers(1, 25)).flatmap(
+    lambda shape: st.tuples(
+        arrays(
+            np.float64,
+            shape,
+            elements=st.sampled_from([-np.inf, np.inf, -1.0, 0.0, 0.5, 2.0]) | st.floats(-3, 3),
+        ),
+        arrays(np.bool_, shape),
+    )
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -139,7 +168,7 @@ def test_top_k_lists_only_candidates_best_first(data, k):
     assert out.shape == (len(scores), k)
     for row, s, m in zip(out, scores, excl):
         real = row[row >= 0]
-        assert (row[len(real):] == -1).all()  # padding only at the end
+        assert (row[len(real) :] == -1).all()  # padding only at the end
         assert len(real) == min(k, int((~m).sum())) and len(set(real)) == len(real)
         assert not m[real].any()
         assert (s[real][1:] <= s[real][:-1]).all()  # best first
@@ -170,10 +199,14 @@ def test_evaluate_unchanged_on_a_catalogue_of_1682(rng):
     from recsys_lib.splits import leave_last_out
 
     n_users, m = 80, 1682
-    rows = [(u, i, t) for u in range(n_users)
-            for t, i in enumerate(rng.choice(m, rng.integers(3, 60), replace=False))]
-    split = leave_last_out(pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]),
-                           n_users, m)
+    rows = [
+        (u, i, t)
+        for u in range(n_users)
+        for t, i in enumerate(rng.choice(m, rng.integers(3, 60), replace=False))
+    ]
+    split = leave_last_out(
+        pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]), n_users, m
+    )
 
     @dataclass
     class Model:
@@ -192,44 +225,63 @@ def test_evaluate_unchanged_on_a_catalogue_of_1682(rng):
 
 
 # ----------------------------------------------------------------------------- bootstrap, coverage
-@pytest.mark.parametrize("values, kw, expect", [
-    ([np.nan, 1.0], {}, r"values hold 1 NaN or infinite entry \(first at position 0\)"),
-    ([1.0, np.inf, -np.inf], {}, "2 NaN or infinite entries"),
-    ([], {}, "empty"),
-    ([[1.0, 2.0]], {}, "1-D"),
-    ([1.0, 0.0], {"n_boot": 0}, "n_boot must be an integer >= 1"),
-    ([1.0, 0.0], {"alpha": 0}, "alpha must lie strictly between 0 and 1"),
-    ([1.0, 0.0], {"alpha": 1.5}, "alpha"),
-])
+@pytest.mark.parametrize(
+    "values, kw, expect",
+    [
+        ([np.nan, 1.0], {}, r"values hold 1 NaN or infinite entry \(first at position 0\)"),
+        ([1.0, np.inf, -np.inf], {}, "2 NaN or infinite entries"),
+        ([], {}, "empty"),
+        ([[1.0, 2.0]], {}, "1-D"),
+        ([1.0, 0.0], {"n_boot": 0}, "n_boot must be an integer >= 1"),
+        ([1.0, 0.0], {"alpha": 0}, "alpha must lie strictly between 0 and 1"),
+        ([1.0, 0.0], {"alpha": 1.5}, "alpha"),
+    ],
+)
 def test_bootstrap_ci_rejects(values, kw, expect):
     with pytest.raises(ValueError, match=expect):
         bootstrap_ci(values, **kw)
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.floats(-10, 10), min_size=1, max_size=40), st.integers(1, 300),
-       st.floats(0.01, 0.5), st.integers(0, 3))
+@given(
+    st.lists(st.floats(-10, 10), min_size=1, max_size=40),
+    st.integers(1, 300),
+    st.floats(0.01, 0.5),
+    st.integers(0, 3),
+)
 def test_bootstrap_ci_unchanged_for_finite_values(values, n_boot, alpha, seed):
     assert bootstrap_ci(values, n_boot, alpha, seed) == _old_bootstrap(values, n_boot, alpha, seed)
 
 
-@pytest.mark.parametrize("topk, n, expect", [
-    (np.array([[0, 1]]), 0, "num_items must be an integer >= 1, got 0"),
-    (np.array([[0, 1]]), -4, "got -4"),
-    (np.array([[0, 1]]), 2.0, "got 2.0"),
-    (np.array([[0, 5]]), 5, r"item code 5, outside 0\.\.4"),
-    (np.array([[0, -2]]), 5, "item code -2"),
-    (np.array([[0.0, 1.0]]), 5, "integer item codes"),
-])
+@pytest.mark.parametrize(
+    "topk, n, expect",
+    [
+        (np.array([[0, 1]]), 0, "num_items must be an integer >= 1, got 0"),
+        (np.array([[0, 1]]), -4, "got -4"),
+        (np.array([[0, 1]]), 2.0, "got 2.0"),
+        (np.array([[0, 5]]), 5, r"item code 5, outside 0\.\.4"),
+        (np.array([[0, -2]]), 5, "item code -2"),
+        (np.array([[0.0, 1.0]]), 5, "integer item codes"),
+    ],
+)
 def test_catalogue_coverage_rejects(topk, n, expect):
     with pytest.raises(ValueError, match=expect):
         catalogue_coverage(topk, n)
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.integers(1, 50).flatmap(lambda n: st.tuples(
-    st.just(n), arrays(np.int64, st.tuples(st.integers(0, 8), st.integers(1, 10)),
-                       elements=st.integers(0, n - 1)))))
+@given(
+    st.integers(1, 50).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            arrays(
+                np.int64,
+                st.tuples(st.integers(0, 8), st.integers(1, 10)),
+                elements=st.integers(0, n - 1),
+            ),
+        )
+    )
+)
 def test_catalogue_coverage_unchanged_for_valid_lists(data):
     n, topk = data
     assert catalogue_coverage(topk, n) == float(len(np.unique(topk)) / n)

@@ -1,4 +1,5 @@
 """Chapter 6: the minimal GAN and CFGAN train what they claim, and reject bad input."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,12 +18,15 @@ def test_genre_preferences_by_hand():
     np.testing.assert_allclose(prefs, [[1.0, 0.5], [2 / 3, 2 / 3]])
 
 
-@pytest.mark.parametrize("df, match", [
-    (pd.DataFrame({"user_id": [], "item_id": []}), "no interactions"),
-    (pd.DataFrame({"user_id": [0]}), "item_id"),
-    (pd.DataFrame({"user_id": [1], "item_id": [0]}), "user 0 has no interactions"),
-    (pd.DataFrame({"user_id": [0], "item_id": [7]}), "item codes"),
-])
+@pytest.mark.parametrize(
+    "df, match",
+    [
+        (pd.DataFrame({"user_id": [], "item_id": []}), "no interactions"),
+        (pd.DataFrame({"user_id": [0]}), "item_id"),
+        (pd.DataFrame({"user_id": [1], "item_id": [0]}), "user 0 has no interactions"),
+        (pd.DataFrame({"user_id": [0], "item_id": [7]}), "item codes"),
+    ],
+)
 def test_genre_preferences_rejects_bad_input(df, match):
     with pytest.raises(ValueError, match=match):
         genre_preferences(df, np.eye(3))
@@ -59,13 +63,13 @@ def test_each_gan_step_updates_only_its_own_network():
 
 def test_discriminator_learns_real_is_one_generated_is_zero():
     gan = VectorGAN(dim=4, noise_dim=2, hidden=16, lr=1e-2, seed=0)
-    real = np.ones((32, 4), dtype=np.float32)            # far from the untrained G's ~0.5
+    real = np.ones((32, 4), dtype=np.float32)  # far from the untrained G's ~0.5
     for _ in range(50):
         _, d_real, d_fake = gan.d_step(real)
     assert float(d_real) > 0.9 and float(d_fake) < 0.1
 
 
-@pytest.mark.slow   # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
+@pytest.mark.slow  # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
 def test_gan_learns_a_simple_distribution():
     rng = np.random.default_rng(0)
     means = np.array([0.85, 0.15, 0.5])
@@ -80,9 +84,14 @@ def test_gan_learns_a_simple_distribution():
     assert hist["mmd_avg"][-1] < hist["mmd_avg"][0] / 5
 
 
-@pytest.mark.parametrize("data, match", [
-    (np.zeros((10, 2)), "shape"), (np.full((10, 3), 2.0), r"\[0, 1\]"),
-    (np.full((1, 3), 0.5), "two rows")])
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        (np.zeros((10, 2)), "shape"),
+        (np.full((10, 3), 2.0), r"\[0, 1\]"),
+        (np.full((1, 3), 0.5), "two rows"),
+    ],
+)
 def test_gan_rejects_bad_data(data, match):
     with pytest.raises(ValueError, match=match):
         VectorGAN(dim=3).fit(data, steps=1)
@@ -97,15 +106,16 @@ def test_zp_masks_sample_only_unseen_items_at_the_given_rates():
     assert not (zr * seen).any() and not (pm * seen).any()
     unseen = seen == 0
     assert abs(zr[unseen].mean() - 0.3) < 0.01 and abs(pm[unseen].mean() - 0.7) < 0.01
-    assert (zr != pm).any()                              # drawn independently
+    assert (zr != pm).any()  # drawn independently
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         zp_masks(seen, 1.5, 0.5, rng)
 
 
 def test_cfgan_learns_the_taste_groups():
     split = _block_split()
-    model = CFGAN(hidden=32, epochs=60, eval_every=5, patience=4, batch_size=16, lr=3e-3,
-                  seed=0).fit(split)
+    model = CFGAN(
+        hidden=32, epochs=60, eval_every=5, patience=4, batch_size=16, lr=3e-3, seed=0
+    ).fit(split)
     res = evaluate(model, split, "valid")
     pop = evaluate(Popularity().fit(split), split, "valid")
     assert res.means["HR@10"] > pop.means["HR@10"] + 0.2
@@ -116,18 +126,20 @@ def test_cfgan_learns_the_taste_groups():
     assert model.generate(np.array([0, 1])).shape == (2, split.num_items)
 
 
-@pytest.mark.slow   # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
+@pytest.mark.slow  # a learning/extension check that trains; make test runs it, make test-fast (3 min) does not
 def test_without_masking_the_generator_fills_every_item():
     """The paper's motivation for ZP: judged only on the user's own items, G can say 1 everywhere."""
     split = _block_split()
     seen = split.train_matrix().toarray() > 0
-    plain = CFGAN(hidden=32, alpha=0.0, s=0.0, epochs=40, eval_every=40, batch_size=16,
-                  lr=3e-3, seed=0).fit(split)
-    zp = CFGAN(hidden=32, alpha=1.0, s=0.7, epochs=40, eval_every=40, batch_size=16,
-               lr=3e-3, seed=0).fit(split)
+    plain = CFGAN(
+        hidden=32, alpha=0.0, s=0.0, epochs=40, eval_every=40, batch_size=16, lr=3e-3, seed=0
+    ).fit(split)
+    zp = CFGAN(
+        hidden=32, alpha=1.0, s=0.7, epochs=40, eval_every=40, batch_size=16, lr=3e-3, seed=0
+    ).fit(split)
     users = np.arange(split.num_users)
     out_plain, out_zp = plain.generate(users), zp.generate(users)
-    assert out_plain[~seen].mean() > 0.8                  # unseen items pushed up with the seen
+    assert out_plain[~seen].mean() > 0.8  # unseen items pushed up with the seen
     assert out_zp[~seen].mean() < 0.5 * out_plain[~seen].mean()
     assert out_zp[seen].mean() > out_zp[~seen].mean()
 

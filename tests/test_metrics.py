@@ -1,4 +1,5 @@
 """Full-ranking metrics: hand-computed cases, ties, exclusions, properties and bad input."""
+
 import math
 
 import numpy as np
@@ -8,17 +9,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from recsys_lib.metrics import (bootstrap_ci, catalogue_coverage, evaluate_scores,
-                                metrics_from_ranks, target_ranks, top_k)
+from recsys_lib.metrics import (
+    bootstrap_ci,
+    catalogue_coverage,
+    evaluate_scores,
+    metrics_from_ranks,
+    target_ranks,
+    top_k,
+)
 
 
 def test_hand_computed_ranks_ties_and_exclusions():
-    scores = np.array([
-        [0.9, 0.8, 0.7, 0.6, 0.5],   # target 2: two items ahead -> rank 3
-        [0.5, 0.5, 0.5, 0.1, 0.0],   # target 1 tied with 0 and 2 -> pessimistic rank 3
-        [0.9, 0.8, 0.7, 0.6, 0.5],   # target 3, items 0 and 1 excluded -> rank 2
-        [0.1, 0.9, 0.3, 0.3, 0.3],   # target 1 excluded too -> never dropped, rank 1
-    ])
+    scores = np.array(
+        [
+            [0.9, 0.8, 0.7, 0.6, 0.5],  # target 2: two items ahead -> rank 3
+            [0.5, 0.5, 0.5, 0.1, 0.0],  # target 1 tied with 0 and 2 -> pessimistic rank 3
+            [0.9, 0.8, 0.7, 0.6, 0.5],  # target 3, items 0 and 1 excluded -> rank 2
+            [0.1, 0.9, 0.3, 0.3, 0.3],  # target 1 excluded too -> never dropped, rank 1
+        ]
+    )
     targets = np.array([2, 1, 3, 1])
     exclude = np.zeros_like(scores, dtype=bool)
     exclude[2, [0, 1]] = True
@@ -47,9 +56,15 @@ def test_constant_scores_rank_last():
 
 
 @settings(max_examples=60, deadline=None)
-@given(arrays(np.float64, st.tuples(st.integers(1, 8), st.integers(2, 30)),
-              elements=st.floats(-5, 5, allow_nan=False)),
-       st.integers(1, 12), st.data())
+@given(
+    arrays(
+        np.float64,
+        st.tuples(st.integers(1, 8), st.integers(2, 30)),
+        elements=st.floats(-5, 5, allow_nan=False),
+    ),
+    st.integers(1, 12),
+    st.data(),
+)
 def test_metric_properties(scores, k, data):
     n, m = scores.shape
     targets = np.array(data.draw(st.lists(st.integers(0, m - 1), min_size=n, max_size=n)))
@@ -63,15 +78,18 @@ def test_metric_properties(scores, k, data):
     assert evaluate_scores(perfect, targets, k=k)[f"NDCG@{k}"] == 1.0
 
 
-@pytest.mark.parametrize("scores, targets, msg", [
-    (np.zeros(5), np.array([0]), "2-D"),
-    (np.zeros((2, 5)), np.array([0]), "shape"),
-    (np.zeros((2, 5)), np.array([0, 5]), "0..4"),
-    (np.zeros((2, 5)), np.array([-1, 0]), "0..4"),
-    (np.full((2, 5), np.nan), np.array([0, 1]), "NaN"),
-    (np.zeros((0, 5)), np.zeros(0, dtype=int), "no users"),
-    (np.zeros((2, 5)), np.array([0.0, 1.0]), "integer"),
-])
+@pytest.mark.parametrize(
+    "scores, targets, msg",
+    [
+        (np.zeros(5), np.array([0]), "2-D"),
+        (np.zeros((2, 5)), np.array([0]), "shape"),
+        (np.zeros((2, 5)), np.array([0, 5]), "0..4"),
+        (np.zeros((2, 5)), np.array([-1, 0]), "0..4"),
+        (np.full((2, 5), np.nan), np.array([0, 1]), "NaN"),
+        (np.zeros((0, 5)), np.zeros(0, dtype=int), "no users"),
+        (np.zeros((2, 5)), np.array([0.0, 1.0]), "integer"),
+    ],
+)
 def test_bad_input_is_rejected(scores, targets, msg):
     with pytest.raises(ValueError, match=msg):
         target_ranks(scores, targets)
@@ -101,13 +119,15 @@ def test_bootstrap_ci():
 
 def test_auc_per_user_by_hand():
     from recsys_lib.metrics import auc_per_user
+
     scores = np.array([[0.9, 0.1, 0.5, 0.5], [1.0, 1.0, 1.0, 1.0], [0.2, 0.3, 0.1, 0.0]])
-    pos = np.array([[True, False, True, False], [True, False, False, False],
-                    [False, False, False, False]])
+    pos = np.array(
+        [[True, False, True, False], [True, False, False, False], [False, False, False, False]]
+    )
     auc = auc_per_user(scores, pos)
     # row 0: positives 0.9, 0.5 vs negatives 0.1, 0.5 -> (1 + 1 + 1 + 0.5) / 4
     assert auc[0] == pytest.approx(3.5 / 4)
-    assert auc[1] == 0.5                      # a constant scorer
-    assert np.isnan(auc[2])                   # no positive: undefined
+    assert auc[1] == 0.5  # a constant scorer
+    assert np.isnan(auc[2])  # no positive: undefined
     with pytest.raises(ValueError, match="shapes"):
         auc_per_user(scores, pos[:, :2])

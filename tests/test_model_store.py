@@ -1,9 +1,12 @@
 """Stored models come back identical, only when their fingerprint matches, and never half-written."""
+
 import numpy as np
 import pytest
 
 from recsys_lib.model_store import fitted_model, load_model, save_model, store_dir
-from recsys_lib.testing import block_split as _block_split, deep_models, tiny
+from recsys_lib.testing import block_split as _block_split
+from recsys_lib.testing import deep_models, tiny
+
 FAST = {n: tiny(n) for n in deep_models()}
 
 
@@ -14,8 +17,11 @@ def own_store(tmp_path, monkeypatch):
     monkeypatch.setenv("RECSYS_MODELS", str(tmp_path / "models"))
 
 
-@pytest.mark.parametrize("name", ["bpr", "sasrec"] + [pytest.param(n, marks=pytest.mark.slow)
-                                                       for n in ("gru4rec", "caser", "cfgan", "bert4rec")])
+@pytest.mark.parametrize(
+    "name",
+    ["bpr", "sasrec"]
+    + [pytest.param(n, marks=pytest.mark.slow) for n in ("gru4rec", "caser", "cfgan", "bert4rec")],
+)
 def test_a_restored_model_scores_exactly_like_the_trained_one(name):
     split = _block_split()
     hp = FAST[name]
@@ -43,7 +49,7 @@ def test_a_corrupt_file_is_ignored_and_removed():
     split = _block_split()
     model = fitted_model("bpr", split, seed=3, overrides=FAST["bpr"])
     path = save_model(model, "bpr", split, seed=3, overrides=FAST["bpr"])
-    path.write_bytes(path.read_bytes()[:100])                 # truncated
+    path.write_bytes(path.read_bytes()[:100])  # truncated
     assert load_model("bpr", split, seed=3, overrides=FAST["bpr"]) is None
     assert not path.exists()
     assert not list(store_dir().glob("*.tmp"))
@@ -84,5 +90,7 @@ def test_a_chapter_run_restores_a_stored_model_with_its_record_and_trains_only_w
     # a model with no weights to store is refitted, and comes with its stored record
     ease = cached_experiment("ease", split)
     rec, model = trained_model("ease", split)
-    assert rec["cached"] and not rec.get("restored") and rec["train_seconds"] == ease["train_seconds"]
+    assert (
+        rec["cached"] and not rec.get("restored") and rec["train_seconds"] == ease["train_seconds"]
+    )
     assert model.score(np.array([0])).shape == (1, split.num_items)

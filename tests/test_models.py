@@ -1,4 +1,5 @@
 """Every model answers the interface with the right shapes; baselines compute what they claim."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,8 +8,13 @@ from recsys_lib.metrics import evaluate
 from recsys_lib.models import EASE, ItemKNN, Popularity
 from recsys_lib.registry import MODELS, make_model
 from recsys_lib.splits import leave_last_out
-from recsys_lib.testing import block_items, block_split as _block_split, deep_models, fitted_tiny, tiny
-
+from recsys_lib.testing import (
+    block_split as _block_split,
+)
+from recsys_lib.testing import (
+    fitted_tiny,
+    tiny,
+)
 
 FAST = {n: tiny(n) for n in MODELS}
 
@@ -18,7 +24,7 @@ def test_every_registered_model_scores_all_items(name):
     split = _block_split()
     with pytest.raises(RuntimeError, match="fitted"):
         make_model(name, seed=0, **FAST.get(name, {})).score(np.array([0]))
-    model = fitted_tiny(name, split)     # trained here, or by another test on the same data
+    model = fitted_tiny(name, split)  # trained here, or by another test on the same data
     users = np.array([0, 5, 59])
     s = model.score(users)
     assert s.shape == (3, split.num_items)
@@ -42,8 +48,14 @@ def test_collaborative_baselines_learn_the_groups(model):
 
 
 def test_itemknn_by_hand():
-    df = pd.DataFrame({"user_id": [0, 0, 1, 1, 2, 2, 2], "item_id": [0, 1, 0, 1, 0, 2, 1],
-                       "rating": 1, "timestamp": [1, 2, 1, 2, 1, 2, 3]})
+    df = pd.DataFrame(
+        {
+            "user_id": [0, 0, 1, 1, 2, 2, 2],
+            "item_id": [0, 1, 0, 1, 0, 2, 1],
+            "rating": 1,
+            "timestamp": [1, 2, 1, 2, 1, 2, 3],
+        }
+    )
     s = leave_last_out(df, num_items=3)  # only user 2 is held out (valid 2, test 1)
     m = ItemKNN(k=5, shrink=0.0).fit(s)
     # training: user0 {0,1}, user1 {0,1}, user2 {0}: cos(0, 1) = 2 / sqrt(3 * 2)
@@ -75,6 +87,7 @@ def test_popularity_counts():
 
 def test_bpr_learns_structure():
     from recsys_lib.models import BPR
+
     split = _block_split()
     m = BPR(dim=8, epochs=30, eval_every=5, patience=10, batch_size=64, lr=0.01, seed=0).fit(split)
     res = evaluate(m, split, "valid")
@@ -85,13 +98,20 @@ def test_bpr_learns_structure():
 def test_chapter2_models_shapes():
     from recsys_lib.models.concepts import ContentBased, SocialRecommender
     from recsys_lib.models.neural import TinyNCF
+
     split = _block_split()
     rng = np.random.default_rng(0)
     feats = __import__("scipy.sparse", fromlist=["csr_matrix"]).csr_matrix(
-        rng.random((split.num_items, 7)))
+        rng.random((split.num_items, 7))
+    )
     graph = __import__("scipy.sparse", fromlist=["csr_matrix"]).csr_matrix(
-        (rng.random((split.num_users, split.num_users)) < 0.1).astype(float))
-    for model in (ContentBased(feats), SocialRecommender(graph), TinyNCF(dim=4, hidden=8, epochs=1)):
+        (rng.random((split.num_users, split.num_users)) < 0.1).astype(float)
+    )
+    for model in (
+        ContentBased(feats),
+        SocialRecommender(graph),
+        TinyNCF(dim=4, hidden=8, epochs=1),
+    ):
         model.fit(split)
         assert model.score(np.array([0, 1, 2])).shape == (3, split.num_items)
     ncf = model
@@ -107,6 +127,7 @@ def test_chapter2_models_shapes():
 
 def test_simulated_friendships_homophily(ml100k):
     from recsys_lib.models.concepts import simulate_friendships
+
     ids = ml100k.users.user_id.to_numpy()
     occ = ml100k.users.occupation.to_numpy()
 

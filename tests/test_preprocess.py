@@ -1,9 +1,16 @@
 """Step 1: validation, de-duplication, id encoding, implicit feedback, k-core."""
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_lib.preprocess import deduplicate, encode_ids, k_core, to_implicit, validate_interactions
+from recsys_lib.preprocess import (
+    deduplicate,
+    encode_ids,
+    k_core,
+    to_implicit,
+    validate_interactions,
+)
 
 
 def test_validate_rejects_bad_frames(tiny):
@@ -22,8 +29,14 @@ def test_validate_rejects_bad_frames(tiny):
 
 
 def test_deduplicate_keeps_latest_pair():
-    df = pd.DataFrame({"user_id": [1, 1, 1, 2], "item_id": [5, 5, 6, 5],
-                       "rating": [1, 4, 3, 2], "timestamp": [10, 30, 20, 10]})
+    df = pd.DataFrame(
+        {
+            "user_id": [1, 1, 1, 2],
+            "item_id": [5, 5, 6, 5],
+            "rating": [1, 4, 3, 2],
+            "timestamp": [10, 30, 20, 10],
+        }
+    )
     out = deduplicate(df)
     assert len(out) == 3
     assert out.loc[(out.user_id == 1) & (out.item_id == 5), "rating"].item() == 4

@@ -1,5 +1,6 @@
 """The protocol on real ML-100K: Popularity against an independent computation,
 tuned defaults, and the baselines against established libraries."""
+
 import json
 import math
 from collections import Counter, defaultdict
@@ -27,14 +28,17 @@ def _independent_popularity(ratings, n_items_catalogue, k=10):
     counts_test = counts_valid + Counter(valid.values())
     catalogue = range(1, n_items_catalogue + 1)
     out = {}
-    for part, target_of, extra, counts in (("valid", valid, lambda u: set(), counts_valid),
-                                           ("test", test, lambda u: {valid[u]}, counts_test)):
+    for part, target_of, extra, counts in (
+        ("valid", valid, lambda u: set(), counts_valid),
+        ("test", test, lambda u: {valid[u]}, counts_test),
+    ):
         hr = ndcg = mrr = 0.0
         for u in by_user:
             t = target_of[u]
             excluded = (train[u] | extra(u)) - {t}
-            ahead = sum(1 for c in catalogue
-                        if c != t and c not in excluded and counts[c] >= counts[t])
+            ahead = sum(
+                1 for c in catalogue if c != t and c not in excluded and counts[c] >= counts[t]
+            )
             rank = 1 + ahead
             if rank <= k:
                 hr += 1
@@ -75,6 +79,7 @@ LEGACY_RUNS = sorted((ROOT / "results" / "ml-100k" / "tuning-legacy").glob("*.js
 @pytest.mark.parametrize("path", LEGACY_RUNS, ids=[p.stem for p in LEGACY_RUNS])
 def test_defaults_match_the_legacy_grid_search(path):
     from recsys_lib.registry import make_model
+
     res = json.loads(path.read_text())
     m = make_model(res["model"])
     assert {k: getattr(m, k) for k in res["best"]} == res["best"]
@@ -82,35 +87,44 @@ def test_defaults_match_the_legacy_grid_search(path):
     assert len(res["trials"]) == math.prod(len(v) for v in res["grid"].values())
     best = max(res["trials"], key=lambda t: t["valid"]["NDCG@10"])
     assert best["hyperparameters"] == res["best"]
-    assert not (ROOT / "results" / "ml-100k" / "tuning" / path.name).exists(), \
+    assert not (ROOT / "results" / "ml-100k" / "tuning" / path.name).exists(), (
         "a model re-tuned with the shared budget has no legacy record any more"
+    )
 
 
 @pytest.fixture(scope="module")
 def references(ml100k_split):
     from recsys_lib.metrics import evaluate
     from recsys_lib.reference import cornac_defaults, implicit_defaults
+
     out = {}
     for lib, models in (("cornac", cornac_defaults()), ("implicit", implicit_defaults())):
         for name, model in models.items():
             model.fit(ml100k_split)
-            out[(lib, name)] = {w: evaluate(model, ml100k_split, w).means["NDCG@10"]
-                                for w in ("valid", "test")}
+            out[(lib, name)] = {
+                w: evaluate(model, ml100k_split, w).means["NDCG@10"] for w in ("valid", "test")
+            }
     return out
 
 
 # Test NDCG@10 over 943 users has a bootstrap half-width of about 0.015; the tolerance
 # below (0.005) is a third of that, so "at least as good" allows for noise only on test.
-@pytest.mark.parametrize("name, refs", [("itemknn", [("implicit", "itemknn")]),
-                                        ("ease", [("cornac", "ease")]),
-                                        ("bpr", [("cornac", "bpr"), ("implicit", "bpr")])])
+@pytest.mark.parametrize(
+    "name, refs",
+    [
+        ("itemknn", [("implicit", "itemknn")]),
+        ("ease", [("cornac", "ease")]),
+        ("bpr", [("cornac", "bpr"), ("implicit", "bpr")]),
+    ],
+)
 def test_baselines_at_least_as_good_as_established_libraries(name, refs, references, ml100k_split):
     # our side is the committed seed-0 record when it is current (the book shows that one;
     # test_experiment checks that every record is), else a fresh run, never written
     from recsys_lib.experiment import stored_record
 
-    ours = stored_record(name, ml100k_split) or run_experiment(name, ml100k_split, seed=0,
-                                                               n_boot=10)
+    ours = stored_record(name, ml100k_split) or run_experiment(
+        name, ml100k_split, seed=0, n_boot=10
+    )
     for ref in refs:
         theirs = references[ref]
         assert ours["valid"]["NDCG@10"] >= theirs["valid"] - 1e-4, (ref, ours["valid"], theirs)

@@ -1,26 +1,36 @@
 """The report helpers compute what they claim, on cases worked out by hand."""
+
 import json
 
 import numpy as np
 import pytest
 
-from recsys_lib.report import (against_best_baseline, holm, load_seed_records, long_tail_share,
-                               paired_test, summarise)
+from recsys_lib.report import (
+    against_best_baseline,
+    holm,
+    load_seed_records,
+    long_tail_share,
+    paired_test,
+    summarise,
+)
 
 
 def test_long_tail_share_by_hand():
-    counts = np.array([50, 40, 30, 2, 1, 0, 0, 0, 0, 0])      # head (20% of 10 items) = {0, 1}
-    topk = np.array([[0, 1, 2], [3, 4, 0]])                  # 6 slots, 3 of them head items
+    counts = np.array([50, 40, 30, 2, 1, 0, 0, 0, 0, 0])  # head (20% of 10 items) = {0, 1}
+    topk = np.array([[0, 1, 2], [3, 4, 0]])  # 6 slots, 3 of them head items
     assert long_tail_share(topk, counts) == pytest.approx(1 - 3 / 6)
     assert long_tail_share(topk, counts, head_fraction=0.5) == pytest.approx(0.0)
 
 
-@pytest.mark.parametrize("topk, counts, frac, match", [
-    (np.array([[0]]), np.array([]), 0.2, "non-empty"),
-    (np.array([[5]]), np.array([1, 2]), 0.2, "item codes"),
-    (np.zeros((0, 10), int), np.array([1, 2]), 0.2, "no recommendations"),
-    (np.array([[0]]), np.array([1, 2]), 1.0, "head_fraction"),
-])
+@pytest.mark.parametrize(
+    "topk, counts, frac, match",
+    [
+        (np.array([[0]]), np.array([]), 0.2, "non-empty"),
+        (np.array([[5]]), np.array([1, 2]), 0.2, "item codes"),
+        (np.zeros((0, 10), int), np.array([1, 2]), 0.2, "no recommendations"),
+        (np.array([[0]]), np.array([1, 2]), 1.0, "head_fraction"),
+    ],
+)
 def test_long_tail_share_rejects_bad_input(topk, counts, frac, match):
     with pytest.raises(ValueError, match=match):
         long_tail_share(topk, counts, head_fraction=frac)
@@ -48,9 +58,17 @@ def test_holm_by_hand():
 
 def _record(seed, ndcg):
     metrics = {"HR@10": 2 * ndcg, "NDCG@10": ndcg, "MRR@10": ndcg / 2}
-    return {"model": "m", "seed": seed, "valid": metrics, "test": metrics, "params": 10,
-            "train_seconds": 1.0 + seed, "test_ci95": {"NDCG@10": [ndcg - 0.01, ndcg + 0.01]},
-            "coverage@10": 0.3, "long_tail@10": 0.2}
+    return {
+        "model": "m",
+        "seed": seed,
+        "valid": metrics,
+        "test": metrics,
+        "params": 10,
+        "train_seconds": 1.0 + seed,
+        "test_ci95": {"NDCG@10": [ndcg - 0.01, ndcg + 0.01]},
+        "coverage@10": 0.3,
+        "long_tail@10": 0.2,
+    }
 
 
 def test_summarise_takes_means_and_sample_std_over_seeds():
@@ -58,7 +76,7 @@ def test_summarise_takes_means_and_sample_std_over_seeds():
     assert row["seeds"] == 3
     assert row["test NDCG@10"] == pytest.approx(0.2)
     assert row["test NDCG@10 std"] == pytest.approx(0.1)
-    assert row["test NDCG@10 CI"] == (pytest.approx(0.09), pytest.approx(0.11))   # seed 0's
+    assert row["test NDCG@10 CI"] == (pytest.approx(0.09), pytest.approx(0.11))  # seed 0's
     assert row["train seconds"] == pytest.approx(2.0)
     assert np.isnan(summarise([_record(0, 0.1)])["test NDCG@10 std"])
     with pytest.raises(ValueError):
@@ -84,9 +102,13 @@ def test_against_best_baseline_picks_the_baseline_on_validation_and_corrects():
         r["per_user_test_ndcg"] = list(per_user)
         return [r]
 
-    records = {"weak": rec(0.05, base + 0.1),          # better on test, worse on validation
-               "strong": rec(0.09, base),
-               "good": rec(0.10, base + 0.05), "same": rec(0.10, base), "bad": rec(0.01, base - 0.05)}
+    records = {
+        "weak": rec(0.05, base + 0.1),  # better on test, worse on validation
+        "strong": rec(0.09, base),
+        "good": rec(0.10, base + 0.05),
+        "same": rec(0.10, base),
+        "bad": rec(0.01, base - 0.05),
+    }
     out = against_best_baseline(records, ["weak", "strong"], ["good", "same", "bad"])
     assert out["best"] == "strong"
     v = {n: t["verdict"] for n, t in out["tests"].items()}
@@ -119,16 +141,21 @@ def test_a_models_figure_is_written_one_way():
     from recsys_lib.report import fact
 
     recs = [
-        {"seed": s, "valid": {m: v for m in ("HR@10", "NDCG@10", "MRR@10")},
-         "test": {m: v for m in ("HR@10", "NDCG@10", "MRR@10")},
-         "test_ci95": {"NDCG@10": [0.1, 0.2]}, "params": 12345, "train_seconds": t}
+        {
+            "seed": s,
+            "valid": {m: v for m in ("HR@10", "NDCG@10", "MRR@10")},
+            "test": {m: v for m in ("HR@10", "NDCG@10", "MRR@10")},
+            "test_ci95": {"NDCG@10": [0.1, 0.2]},
+            "params": 12345,
+            "train_seconds": t,
+        }
         for s, v, t in [(0, 0.1, 8.0), (1, 0.2, 9.0), (2, 0.3, 13.0)]
     ]
-    assert fact(recs, "test NDCG@10") == "0.200"            # the mean over the seeds
+    assert fact(recs, "test NDCG@10") == "0.200"  # the mean over the seeds
     assert fact(recs, "test NDCG@10 sd") == "0.100"
     assert fact(recs, "test NDCG@10 95% CI") == "[0.100, 0.200]"  # seed 0's interval
-    assert fact(recs, "train seconds") == "10"              # mean 10.0: whole seconds
-    assert fact(recs[:2], "train seconds") == "8.5"         # under 10 s: one decimal
+    assert fact(recs, "train seconds") == "10"  # mean 10.0: whole seconds
+    assert fact(recs[:2], "train seconds") == "8.5"  # under 10 s: one decimal
     assert fact(recs, "params") == "12,345"
     with pytest.raises(ValueError, match="quantity must be one of"):
         fact(recs, "test NDCG")
@@ -139,9 +166,14 @@ def test_the_network_table_lists_each_layers_weights_and_the_total():
 
     from recsys_lib.report import network_table
 
-    net = keras.Sequential([keras.Input((5,)), keras.layers.Embedding(10, 4, name="emb"),
-                            keras.layers.Dropout(0.5, name="drop"),
-                            keras.layers.Dense(3, name="out")])
+    net = keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Embedding(10, 4, name="emb"),
+            keras.layers.Dropout(0.5, name="drop"),
+            keras.layers.Dense(3, name="out"),
+        ]
+    )
     t = network_table(net)
     assert list(t.index) == ["emb", "drop", "out", "total"]
     assert t.loc["emb", "weights"] == "10 × 4" and t.loc["emb", "parameters"] == 40

@@ -1,9 +1,9 @@
 """The simple baselines added for the fair fight, computed by hand: sequential rules, V-SKNN,
 RP3beta, and iALS's fold-in against the library it wraps."""
+
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 from recsys_lib.models.baselines import RP3beta
 from recsys_lib.models.ials import IALS, fold_in
@@ -13,8 +13,10 @@ from recsys_lib.testing import block_split
 
 
 def _split(seqs, num_items):
-    df = pd.DataFrame([(u, i, 1, t) for u, s in seqs.items() for t, i in enumerate(s)],
-                      columns=["user_id", "item_id", "rating", "timestamp"])
+    df = pd.DataFrame(
+        [(u, i, 1, t) for u, s in seqs.items() for t, i in enumerate(s)],
+        columns=["user_id", "item_id", "rating", "timestamp"],
+    )
     return leave_last_out(df, num_items=num_items)
 
 
@@ -48,8 +50,12 @@ def test_sequential_rules_by_hand():
     # steps = 1 is the Markov chain's direct transitions (before its row normalisation)
     one = SequentialRules(steps=1, pop_weight=0.0).fit(split).rules_.toarray()
     assert one[0].tolist() == [0, 1, 1, 0, 0]
-    pruned = SequentialRules(steps=2, weighting="div", prune=1, pop_weight=0.0).fit(split).rules_.toarray()
-    assert pruned[0].tolist() == [0, 1.5, 0, 0, 0]       # a tie goes to the lower item
+    pruned = (
+        SequentialRules(steps=2, weighting="div", prune=1, pop_weight=0.0)
+        .fit(split)
+        .rules_.toarray()
+    )
+    assert pruned[0].tolist() == [0, 1.5, 0, 0, 0]  # a tie goes to the lower item
     assert pruned[1].tolist() == [0, 0, 2.0, 0, 0]
 
 
@@ -92,8 +98,15 @@ def test_ials_fold_in_is_the_library_users_exact_solve():
     split = block_split()
     x = split.train_matrix().astype(np.float32).tocsr()
     with threadpool_limits(1, "blas"):
-        als = AlternatingLeastSquares(factors=4, regularization=0.5, alpha=3.0, iterations=5,
-                                      random_state=0, num_threads=1, use_cg=False)
+        als = AlternatingLeastSquares(
+            factors=4,
+            regularization=0.5,
+            alpha=3.0,
+            iterations=5,
+            random_state=0,
+            num_threads=1,
+            use_cg=False,
+        )
         als.fit(x, show_progress=False)
         # implicit's own exact user step, against its own item factors
         theirs = als.recalculate_user(np.arange(x.shape[0]), x)

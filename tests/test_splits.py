@@ -1,4 +1,5 @@
 """Leave-last-out exactly as PROTOCOL.md: stable time order, no leakage."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -59,8 +60,14 @@ def _assert_no_leakage(df, s):
 def test_no_leakage_on_random_frames(rng):
     for _ in range(5):
         n = 300
-        df = pd.DataFrame({"user_id": rng.integers(0, 20, n), "item_id": rng.integers(0, 50, n),
-                           "rating": 1, "timestamp": rng.integers(0, 10, n)})  # many ties
+        df = pd.DataFrame(
+            {
+                "user_id": rng.integers(0, 20, n),
+                "item_id": rng.integers(0, 50, n),
+                "rating": 1,
+                "timestamp": rng.integers(0, 10, n),
+            }
+        )  # many ties
         df = df.drop_duplicates(["user_id", "item_id"])
         _assert_no_leakage(df, leave_last_out(df))
 
@@ -88,9 +95,16 @@ def test_real_split_has_no_leakage(ml100k_split):
 
 def test_hold_out_items_makes_them_cold():
     from recsys_lib.splits import hold_out_items
+
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"user_id": rng.integers(0, 30, 600), "item_id": rng.integers(0, 20, 600),
-                       "rating": 1, "timestamp": np.arange(600)}).drop_duplicates(["user_id", "item_id"])
+    df = pd.DataFrame(
+        {
+            "user_id": rng.integers(0, 30, 600),
+            "item_id": rng.integers(0, 20, 600),
+            "rating": 1,
+            "timestamp": np.arange(600),
+        }
+    ).drop_duplicates(["user_id", "item_id"])
     split = leave_last_out(df.reset_index(drop=True), num_users=30, num_items=20)
     warm, cold, removed = hold_out_items(split, 4, min_train=5, seed=1)
     assert len(cold) == 4 and len(set(cold)) == 4

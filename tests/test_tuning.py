@@ -1,5 +1,6 @@
 """The shared-budget tuner: seeded, resumable, keyed like result records, and honest about
 optima on the edge of a search space."""
+
 import json
 from pathlib import Path
 
@@ -49,14 +50,14 @@ def test_an_interrupted_search_resumes_to_what_an_uninterrupted_one_finds(isolat
     assert len(half["trials"]) == 3 and not half["finished"]
     assert tuning_status("ease", split) == "running"
     resumed = tune("ease", split, trials=6, storage_dir=isolated / "cut")
-    assert [t["hyperparameters"] for t in resumed["trials"]] == \
-        [t["hyperparameters"] for t in whole["trials"]]
+    assert [t["hyperparameters"] for t in resumed["trials"]] == [
+        t["hyperparameters"] for t in whole["trials"]
+    ]
     assert resumed["best"] == whole["best"]
     assert tuning_status("ease", split) == "current"
 
 
-def test_a_trial_stopped_early_counts_against_the_budget_and_is_never_chosen(isolated,
-                                                                             monkeypatch):
+def test_a_trial_stopped_early_counts_against_the_budget_and_is_never_chosen(isolated, monkeypatch):
     """The tuner's bookkeeping of stopped trials, with a pruner that stops every trial after the
     first three at its second check (Optuna's MedianPruner decides when in real searches)."""
     import optuna
@@ -73,8 +74,13 @@ def test_a_trial_stopped_early_counts_against_the_budget_and_is_never_chosen(iso
 
     monkeypatch.setattr(optuna.pruners, "MedianPruner", StopLateTrials)
     real = registry.make_model
-    monkeypatch.setattr(registry, "make_model", lambda name, **kw: real(
-        name, **{**tiny(name), "epochs": 4, "eval_every": 1, "patience": 10, **kw}))
+    monkeypatch.setattr(
+        registry,
+        "make_model",
+        lambda name, **kw: real(
+            name, **{**tiny(name), "epochs": 4, "eval_every": 1, "patience": 10, **kw}
+        ),
+    )
     split = block_split()
     res = tune("bpr", split, trials=5, storage_dir=isolated / "p")
     assert len(res["trials"]) == 5 and res["finished"] and res["stopped_early"] == 2
@@ -94,25 +100,42 @@ def test_the_tuner_reads_every_check_the_training_loop_prints(capsys):
 
     model = make_model("gru4rec", seed=0, **{**tiny("gru4rec"), "epochs": 3, "verbose": 1})
     model.fit(block_split())
-    read = [(int(m.group(1)), float(m.group(2))) for m in map(CHECK_LINE.match,
-                                                               capsys.readouterr().out.splitlines()) if m]
-    assert read == [(e, round(v, 4)) for e, v in zip(model.history_["epoch"],
-                                                     model.history_["val_NDCG@10"])]
+    read = [
+        (int(m.group(1)), float(m.group(2)))
+        for m in map(CHECK_LINE.match, capsys.readouterr().out.splitlines())
+        if m
+    ]
+    assert read == [
+        (e, round(v, 4)) for e, v in zip(model.history_["epoch"], model.history_["val_NDCG@10"])
+    ]
 
 
 def test_the_key_changes_with_the_budget_the_seed_and_the_data():
     a, b = block_split(0), block_split(1)
     k = tuning_key("itemknn", a)
     assert k == tuning_key("itemknn", a)
-    assert len({k, tuning_key("itemknn", a, trials=TRIALS + 1), tuning_key("itemknn", a, seed=1),
-                tuning_key("itemknn", b)}) == 4
+    assert (
+        len(
+            {
+                k,
+                tuning_key("itemknn", a, trials=TRIALS + 1),
+                tuning_key("itemknn", a, seed=1),
+                tuning_key("itemknn", b),
+            }
+        )
+        == 4
+    )
 
 
 def test_open_edges_by_hand():
     # k's range goes on past 2 (low=1) and past the largest value: both ends are open edges
     ks = search_space("itemknn")["k"]
-    assert open_edges("itemknn", {"k": min(ks), "shrink": 1.0}) == [f"k={min(ks)} is the smallest value tried"]
-    assert open_edges("itemknn", {"k": max(ks), "shrink": 1.0}) == [f"k={max(ks)} is the largest value tried"]
+    assert open_edges("itemknn", {"k": min(ks), "shrink": 1.0}) == [
+        f"k={min(ks)} is the smallest value tried"
+    ]
+    assert open_edges("itemknn", {"k": max(ks), "shrink": 1.0}) == [
+        f"k={max(ks)} is the largest value tried"
+    ]
     # shrink = 0 is the parameter's own bound: a natural limit, not an open edge
     assert open_edges("itemknn", {"k": ks[3], "shrink": 0.0}) == []
 
@@ -130,7 +153,9 @@ BASELINES = [n for n, e in MODELS.items() if e.baseline and search_space(n)]
 def test_every_baseline_is_tuned_with_the_shared_budget_today(name, ml100k_split):
     rec = json.loads((TUNED / f"{name}.json").read_text())
     assert rec["budget"] == TRIALS and len(rec["trials"]) == TRIALS and rec["finished"]
-    assert tuning_status(name, ml100k_split) == "current", "stale: re-tune with benchmarks/tune_models.py"
+    assert tuning_status(name, ml100k_split) == "current", (
+        "stale: re-tune with benchmarks/tune_models.py"
+    )
     assert open_edges(name, rec["best"]) == [], "widen the space"
     model = make_model(name)
     assert {k: getattr(model, k) for k in rec["best"]} == rec["best"], "defaults != tuned optimum"
@@ -143,17 +168,19 @@ COMMITTED = sorted(TUNED.glob("*.json"))
 def test_every_committed_search_is_current_finished_and_inside_its_space(path, ml100k_split):
     rec = json.loads(path.read_text())
     entry(rec["model"])
-    assert rec["key"] == tuning_key(rec["model"], ml100k_split, rec["seed"], rec["budget"]), \
+    assert rec["key"] == tuning_key(rec["model"], ml100k_split, rec["seed"], rec["budget"]), (
         "stale: the code, data, space or budget changed since this search"
+    )
     assert rec["finished"] and rec["budget"] == TRIALS
     assert open_edges(rec["model"], rec["best"]) == []
 
 
 def test_the_tuning_key_ignores_config_defaults_but_not_other_code():
     from recsys_lib.keys import normalised_code
+
     a = "class C:\n    k: int = param(5, low=1)\n    space = {'k': [1, 5]}\n"
     b = a.replace("param(5", "param(7")
     c = a.replace("low=1", "low=2")
     assert normalised_code(a, blank_defaults=True) == normalised_code(b, blank_defaults=True)
-    assert normalised_code(a) != normalised_code(b)                # result records: a new default
+    assert normalised_code(a) != normalised_code(b)  # result records: a new default
     assert normalised_code(a, blank_defaults=True) != normalised_code(c, blank_defaults=True)
