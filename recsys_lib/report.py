@@ -349,7 +349,8 @@ def label_points(ax, xs, ys, labels, fontsize: float = 7, pad: float = 2.0):
     renderer = fig.canvas.get_renderer()
     placed, texts = [], []
     order = sorted(range(len(labels)), key=lambda i: -ys[i])     # top to bottom
-    left, right = ax.get_window_extent(renderer).x0, ax.get_window_extent(renderer).x1
+    frame = ax.get_window_extent(renderer)
+    left, right = frame.x0, frame.x1
     for i in order:
         px, _ = ax.transData.transform((xs[i], ys[i]))
         dx, ha = (-3, "right") if px > left + 2 * (right - left) / 3 else (3, "left")
