@@ -7,10 +7,13 @@ differ in how the filler is chosen and rated:
 
 * ``"random"``: filler films uniformly at random, rated from the data's overall rating
   distribution (mean and standard deviation). Cheap: it needs only global statistics.
-* ``"average"``: filler films uniformly at random, each rated near its own mean rating. It
+* ``"average"``: filler films uniformly at random, each rated near its own mean rating (noise
+  with a standard deviation of half a star). It
   needs per-film statistics, and it is built to fool detectors that read ratings.
-* ``"bandwagon"``: filler films from the most popular ones, rated 5. Popular films are in
-  nearly every real history, so the target co-occurs with what real users have.
+* ``"bandwagon"``, simplified: every filler film from the ``BANDWAGON_POOL`` most popular ones,
+  rated 5 (Mobasher et al.'s profile rates a few popular films highly and fills the rest at
+  random; this is its most popular extreme). Popular films are in nearly every real history,
+  so the target co-occurs with what real users have.
 
 The recommenders of this book read only *which* films a user rated, never the rating, so the
 rating values matter only to a detector that reads them. In each fake history the target comes
@@ -154,8 +157,10 @@ def profile_outliers(split, real_users: int, z: float = 3.0) -> dict:
 
     Returns ``{"flagged": user codes, "z": the larger |z| of each user}``. The caller knows
     which codes are fake (``>= real_users``), and so what the detector catches and whom it
-    wrongly accuses. The counts come from the attacked data itself: the detector knows nothing
-    the platform would not.
+    wrongly accuses. The popularity counts come from the attacked data itself; the reference
+    group is the accounts that existed before the attack (codes below ``real_users``), which a
+    platform knows, since the fakes are new accounts. Without that reference the detector
+    would be much weaker.
     """
     if not isinstance(z, numbers.Real) or not np.isfinite(z) or z <= 0:
         raise ValueError(f"z must be a positive number, got {z!r}")
