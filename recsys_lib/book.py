@@ -108,12 +108,20 @@ class _PeakMemory:
         self._thread.join()
 
 
-def _tidy(path: Path) -> None:
+def _tidy(path: Path) -> list[dict]:
     """Hide the parameter cells in the book; drop volatile papermill metadata; leave the
-    injected parameters cell as ruff formats it (tests/test_style.py)."""
+    injected parameters cell as ruff formats it (tests/test_style.py). Returns the three
+    slowest code cells (index, seconds, first line), read from papermill's timings before
+    they are dropped: where a chapter's time goes."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
+    timed = [
+        {"cell": i, "seconds": round(float(c.metadata["papermill"]["duration"]), 1),
+         "starts": next((ln for ln in c.source.splitlines() if ln.strip()), "")[:60]}
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and c.metadata.get("papermill", {}).get("duration") is not None
+    ]
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
         if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:
@@ -124,6 +132,7 @@ def _tidy(path: Path) -> None:
         cell.metadata.pop("execution", None)
     nb.metadata.pop("papermill", None)
     nbformat.write(nb, path)
+    return sorted(timed, key=lambda r: -r["seconds"])[:3]
 
 
 def run_notebook(path: Path, output: Path, profile: str = "full") -> dict:
@@ -132,17 +141,30 @@ def run_notebook(path: Path, output: Path, profile: str = "full") -> dict:
 
     env = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "KERAS_BACKEND": "tensorflow"}
     os.environ.update({k: os.environ.get(k, v) for k, v in env.items()})
+    import tempfile
+
+    from .model_store import USAGE_ENV, usage
+
     output.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    with _PeakMemory() as mem:
-        pm.execute_notebook(str(path), str(output), parameters={"profile": profile},
-                            kernel_name="python3", cwd=str(path.parent), progress_bar=False,
-                            log_output=False, request_save_on_cell_execute=False)
-    _tidy(output)
+    with tempfile.TemporaryDirectory(prefix="recsys-store-usage-") as tmp:
+        log = Path(tmp) / "usage.txt"
+        os.environ[USAGE_ENV] = str(log)      # the kernel inherits it: the models it uses
+        try:
+            with _PeakMemory() as mem:
+                pm.execute_notebook(str(path), str(output), parameters={"profile": profile},
+                                    kernel_name="python3", cwd=str(path.parent),
+                                    progress_bar=False, log_output=False,
+                                    request_save_on_cell_execute=False)
+        finally:
+            os.environ.pop(USAGE_ENV, None)
+        models = usage(log)
+    slowest = _tidy(output)
     return {"notebook": path.stem, "profile": profile,
             "seconds": round(time.perf_counter() - t0, 1),
             "peak_memory_MiB": round(mem.peak / 2**20),
-            "peak_kernel_rss_MiB": round(mem.peak_kernel_rss / 2**20)}
+            "peak_kernel_rss_MiB": round(mem.peak_kernel_rss / 2**20),
+            "models": models, "slowest_cells": slowest}
 
 
 def _versions() -> dict:
@@ -152,12 +174,36 @@ def _versions() -> dict:
 
 
 def model_store_state() -> str:
-    """"empty" when the model store holds no trained model (a fresh clone: every chapter
-    that needs a model trains it), else "filled" (models trained by an earlier run are restored)."""
+    """"empty" when the model store holds no trained model, as on a fresh clone (chapters
+    restore the committed weights, ``model_store.published_dir``, and train the rest), else
+    "filled" (models trained by an earlier run are restored)."""
     from .model_store import store_dir
 
     d = store_dir()
     return "filled" if d.is_dir() and any(d.glob("*.npz")) else "empty"
+
+
+def models_used(log: list[dict] | None = None) -> list[str]:
+    """The model-store files the chapters of the last run log loaded or saved: what
+    ``publish_models`` commits."""
+    if log is None:
+        try:
+            log = json.loads((GENERATED / "run_log.json").read_text())["runs"]
+        except (OSError, ValueError, KeyError):
+            return []
+    return sorted({m for r in log for m in r.get("models", [])})
+
+
+def publish_models() -> dict:
+    """Commit (into ``results/models``) exactly the weights the last full run of the book used,
+    so that a fresh clone restores them (``recsys_lib.model_store``)."""
+    from .model_store import publish
+
+    log = json.loads((GENERATED / "run_log.json").read_text())["runs"]
+    if {r.get("profile") for r in log} != {"full"} or any("models" not in r for r in log):
+        raise RuntimeError("publish after a full run of the book (python -m recsys_lib.book "
+                           "run --profile full), which lists the models every chapter used")
+    return publish(models_used(log))
 
 
 def write_reproducibility(log: list[dict], wall_seconds: float | None = None, jobs: int = 1) -> None:
@@ -378,7 +424,14 @@ def main(argv=None) -> int:
     n = sub.add_parser("nbval", help="nbval over every notebook, two pytest processes side by side")
     n.add_argument("--lanes", type=int, default=2)
     n.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: pytest's arguments")
+    sub.add_parser("publish-models", help="commit the weights the last full run used into "
+                   "results/models, so that a fresh clone restores them")
     args = p.parse_args(argv)
+    if args.cmd == "publish-models":
+        done = publish_models()
+        print(f"results/models holds {done['files']} files, {done['MB']} MB: "
+              f"{len(done['copied'])} copied, {len(done['removed'])} removed")
+        return 0
     if args.cmd == "nbval":
         rest = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
         return run_nbval(rest, args.lanes)

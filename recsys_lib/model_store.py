@@ -15,6 +15,16 @@ training), the weights are loaded with ``set_weights``, and the model refreshes 
 
 ``run_experiment`` stores every Keras-backed model it trains; ``fitted_model`` returns a fitted
 model, restored from the store when possible and trained (and stored) otherwise.
+
+**Published weights.** The weights the executed book uses are also committed, in
+``results/models/`` (``published_dir``), so that a fresh clone restores them instead of
+training every chapter's models again: the book and its nbval check then fit their time
+budgets, and the self-attention chapter does not retrain a SASRec that takes most of an hour.
+``load_model`` looks in the store first and then there. The book runner lists every file a
+run loads or saves (``$RECSYS_STORE_USAGE``, ``usage``), and ``publish`` copies exactly the
+files of the last full run there and removes the others. They are what training produces:
+a test retrains one of them and compares it, array by array, with the committed file; set
+``RECSYS_PUBLISHED_MODELS=0`` to ignore them and train everything.
 """
 from __future__ import annotations
 
@@ -29,7 +39,12 @@ from .registry import make_model
 from .io import atomic_file
 from .utils import set_seed
 
-__all__ = ["store_dir", "store_path", "save_model", "load_model", "fitted_model"]
+__all__ = ["store_dir", "store_path", "save_model", "load_model", "fitted_model",
+           "published_dir", "publish", "usage"]
+
+#: where ``$RECSYS_STORE_USAGE`` names a file, every store file a process loads or saves is
+#: appended to it, one name per line (the book runner collects them per run)
+USAGE_ENV = "RECSYS_STORE_USAGE"
 
 
 def store_dir() -> Path:
@@ -40,6 +55,63 @@ def store_dir() -> Path:
 
 def store_path(name: str, seed: int, fp: str) -> Path:
     return store_dir() / f"{name}-seed{seed}-{fp}.npz"
+
+
+def published_dir() -> Path | None:
+    """``results/models`` of the checkout (committed weights), or ``$RECSYS_PUBLISHED_MODELS``
+    if set to a folder; ``None`` outside a checkout (an installed package) or when
+    ``RECSYS_PUBLISHED_MODELS=0`` (train everything: what the book's first run did)."""
+    import os
+
+    env = os.environ.get("RECSYS_PUBLISHED_MODELS")
+    if env == "0":
+        return None
+    if env:
+        return Path(env).expanduser().resolve()
+    root = Path(__file__).resolve().parents[1]
+    return root / "results" / "models" if (root / "pyproject.toml").is_file() else None
+
+
+def _note_use(path: Path) -> None:
+    import os
+
+    log = os.environ.get(USAGE_ENV)
+    if log:
+        with open(log, "a") as f:       # one short line per write: appends do not interleave
+            f.write(path.name + "\n")
+
+
+def usage(log: Path) -> list[str]:
+    """The store files named in a usage log (``USAGE_ENV``), sorted, each once."""
+    try:
+        return sorted(set(Path(log).read_text().split()))
+    except FileNotFoundError:
+        return []
+
+
+def publish(names: list[str]) -> dict:
+    """Make ``results/models`` hold exactly the store files ``names``: copy the missing ones
+    from the store (atomically), remove the others. Returns what it did and the total size."""
+    import shutil
+
+    out = published_dir()
+    if out is None:
+        raise RuntimeError("publishing needs a checkout of the book (results/models)")
+    names = sorted(set(names))
+    missing = [n for n in names if not (store_dir() / n).exists() and not (out / n).exists()]
+    if missing:
+        raise FileNotFoundError(f"not in the model store, so cannot be published: {missing}")
+    copied = []
+    for n in names:
+        if not (out / n).exists():
+            with atomic_file(out / n) as f, open(store_dir() / n, "rb") as src:
+                shutil.copyfileobj(src, f)
+            copied.append(n)
+    removed = sorted(p.name for p in out.glob("*.npz") if p.name not in names)
+    for n in removed:
+        (out / n).unlink()
+    size = sum((out / n).stat().st_size for n in names)
+    return {"files": len(names), "copied": copied, "removed": removed, "MB": round(size / 1e6, 1)}
 
 
 def _stores_weights(model) -> bool:
@@ -65,6 +137,7 @@ def save_model(model, name: str, split, seed: int = 0, overrides: dict | None = 
     arrays = {f"{k}/{i}": w for k, ws in weights.items() for i, w in enumerate(ws)}
     with atomic_file(path) as f:
         np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+    _note_use(path)
     return path
 
 
@@ -75,15 +148,21 @@ def load_model(name: str, split, seed: int = 0, overrides: dict | None = None):
     returned, so the caller trains instead.
     """
     path = store_path(name, seed, fingerprint(name, split, seed, overrides))
+    published = published_dir() / path.name if published_dir() is not None else None
     if not path.exists():
-        return None
+        if published is None or not published.exists():
+            return None
+        path = published
     try:
         with np.load(path, allow_pickle=False) as f:
             meta = json.loads(str(f["meta"]))
             weights = {k: [f[f"{k}/{i}"] for i in range(n)] for k, n in meta["networks"].items()}
         if meta.get("model") != name:
             raise ValueError(f"holds {meta.get('model')!r}")
-    except Exception:                               # truncated, corrupt or foreign: forget it
+    except Exception as err:                        # truncated, corrupt or foreign: forget it
+        if path == published:                       # never delete a committed file: say so
+            raise RuntimeError(f"the committed weights {path.name} cannot be read ({err}); "
+                               "restore them with git, or publish them again") from err
         path.unlink(missing_ok=True)
         return None
     model = make_model(name, seed=seed, **(overrides or {}))
@@ -92,10 +171,14 @@ def load_model(name: str, split, seed: int = 0, overrides: dict | None = None):
     set_seed(seed, tensorflow=True)
     try:
         model.restore(split, weights, meta["history"], meta["best_epoch"], meta["train_seconds"])
-    except ValueError:                              # weights that do not fit the network
+    except ValueError as err:                       # weights that do not fit the network
+        if path == published:
+            raise RuntimeError(f"the committed weights {path.name} do not fit the network "
+                               f"({err}); publish them again") from err
         path.unlink(missing_ok=True)
         return None
     model.restored_from_store_ = True
+    _note_use(path)
     return model
 
 

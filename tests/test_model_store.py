@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from recsys_lib.model_store import fitted_model, load_model, save_model, store_dir
+from recsys_lib.model_store import (
+    fitted_model,
+    load_model,
+    publish,
+    published_dir,
+    save_model,
+    store_dir,
+    usage,
+)
 from recsys_lib.testing import block_split as _block_split
 from recsys_lib.testing import deep_models, tiny
 
@@ -15,6 +23,7 @@ def own_store(tmp_path, monkeypatch):
     """These tests write, corrupt and delete stored files: a store of their own, not the one the
     suite's workers share."""
     monkeypatch.setenv("RECSYS_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("RECSYS_PUBLISHED_MODELS", str(tmp_path / "published"))
 
 
 @pytest.mark.parametrize(
@@ -94,3 +103,85 @@ def test_a_chapter_run_restores_a_stored_model_with_its_record_and_trains_only_w
         rec["cached"] and not rec.get("restored") and rec["train_seconds"] == ease["train_seconds"]
     )
     assert model.score(np.array([0])).shape == (1, split.num_items)
+
+
+def test_published_weights_serve_a_fresh_clone_and_publishing_keeps_exactly_the_used_files(
+    tmp_path, monkeypatch
+):
+    """A fresh clone (empty store) restores the committed weights; ``publish`` copies the files
+    named and removes the rest; the usage log names every file loaded or saved."""
+    import shutil
+
+    log = tmp_path / "usage.txt"
+    monkeypatch.setenv("RECSYS_STORE_USAGE", str(log))
+    split, hp = _block_split(), FAST["bpr"]
+    trained = fitted_model("bpr", split, seed=0, overrides=hp)
+    other = fitted_model("bpr", split, seed=1, overrides=hp)
+    assert [n.split("-")[1] for n in usage(log)] == ["seed0", "seed1"]
+    name = usage(log)[0]
+    stale = published_dir() / "bpr-seed9-0000000000000000.npz"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    done = publish([name])
+    assert done["copied"] == [name] and done["removed"] == [stale.name] and done["files"] == 1
+    assert sorted(p.name for p in published_dir().iterdir()) == [name]  # nothing half-written
+    assert publish([name])["copied"] == []  # already there
+    shutil.rmtree(store_dir())  # a fresh clone
+    log.unlink()
+    restored = load_model("bpr", split, seed=0, overrides=hp)
+    assert restored is not None and restored.restored_from_store_ and usage(log) == [name]
+    users = np.arange(split.num_users)
+    np.testing.assert_array_equal(restored.score(users, "test"), trained.score(users, "test"))
+    assert load_model("bpr", split, seed=1, overrides=hp) is None  # not published
+    del other
+    with pytest.raises(FileNotFoundError, match="bpr-seed7"):
+        publish([name, "bpr-seed7-0000000000000000.npz"])
+    monkeypatch.setenv("RECSYS_PUBLISHED_MODELS", "0")  # train everything
+    assert published_dir() is None and load_model("bpr", split, seed=0, overrides=hp) is None
+
+
+def test_corrupt_committed_weights_are_an_error_not_deleted(monkeypatch):
+    split, hp = _block_split(), FAST["bpr"]
+    fitted_model("bpr", split, seed=0, overrides=hp)
+    (path,) = store_dir().glob("bpr-seed0-*.npz")
+    publish([path.name])
+    path.unlink()
+    committed = published_dir() / path.name
+    committed.write_bytes(committed.read_bytes()[:100])
+    with pytest.raises(RuntimeError, match="cannot be read.*restore them with git"):
+        load_model("bpr", split, seed=0, overrides=hp)
+    assert committed.exists()
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+COMMITTED = ROOT / "results" / "models"
+
+
+def test_the_committed_weights_are_exactly_the_ones_the_executed_book_used():
+    """No stale file bloats the repository, and none the book restores is missing (a fresh
+    clone would train it again): ``python -m recsys_lib.book publish-models`` keeps them so."""
+    from recsys_lib.book import models_used
+
+    used = models_used()
+    assert used, "the run log lists no models: run the book, then publish-models"
+    assert sorted(p.name for p in COMMITTED.glob("*.npz")) == used
+
+
+@pytest.mark.slow
+def test_committed_weights_are_what_training_produces_today(ml100k_split, monkeypatch, tmp_path):
+    """BPR's seed 0, retrained here from nothing, has the committed file's arrays to the bit."""
+    import json
+
+    fp = json.loads((ROOT / "results" / "ml-100k" / "bpr.json").read_text())["fingerprint"]
+    path = COMMITTED / f"bpr-seed0-{fp}.npz"
+    assert path.exists(), "the book restores BPR's seed 0: publish it"
+    monkeypatch.setenv("RECSYS_PUBLISHED_MODELS", "0")
+    model = fitted_model("bpr", ml100k_split, seed=0)
+    assert not model.restored_from_store_
+    mine = store_dir() / path.name
+    assert mine.exists(), "retrained under another fingerprint: the record is stale"
+    with np.load(mine) as a, np.load(path) as b:
+        assert sorted(a.files) == sorted(b.files)
+        for k in a.files:
+            if k != "meta":
+                np.testing.assert_array_equal(a[k], b[k], err_msg=k)
