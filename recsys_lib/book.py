@@ -430,7 +430,8 @@ def main(argv=None) -> int:
     if args.cmd == "publish-models":
         done = publish_models()
         print(f"results/models holds {done['files']} files, {done['MB']} MB: "
-              f"{len(done['copied'])} copied, {len(done['removed'])} removed")
+              f"{len(done['copied'])} copied, {len(done['removed'])} removed; left out: "
+              f"{done['left_out'] or 'none'}")
         return 0
     if args.cmd == "nbval":
         rest = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args

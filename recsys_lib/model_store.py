@@ -89,9 +89,16 @@ def usage(log: Path) -> list[str]:
         return []
 
 
-def publish(names: list[str]) -> dict:
-    """Make ``results/models`` hold exactly the store files ``names``: copy the missing ones
-    from the store (atomically), remove the others. Returns what it did and the total size."""
+#: the largest file that is committed, in MB: the repository stays light, and a model above it
+#: (CFGAN's two networks, 6.8 MB) is trained by its chapter on a fresh clone instead
+PUBLISH_CAP_MB = 5.0
+
+
+def publish(names: list[str], cap_mb: float = PUBLISH_CAP_MB) -> dict:
+    """Make ``results/models`` hold exactly those of the store files ``names`` that are at most
+    ``cap_mb`` MB: copy the missing ones from the store (atomically), remove the others, and
+    write ``MANIFEST.json`` (what is published, and what was left out and why). Returns what it
+    did and the total size."""
     import shutil
 
     out = published_dir()
@@ -101,6 +108,13 @@ def publish(names: list[str]) -> dict:
     missing = [n for n in names if not (store_dir() / n).exists() and not (out / n).exists()]
     if missing:
         raise FileNotFoundError(f"not in the model store, so cannot be published: {missing}")
+
+    def size(n):
+        return ((store_dir() / n) if (store_dir() / n).exists() else (out / n)).stat().st_size
+
+    skipped = {n: f"{size(n) / 1e6:.1f} MB, above the {cap_mb:g} MB cap" for n in names
+               if size(n) > cap_mb * 1e6}
+    names = [n for n in names if n not in skipped]
     copied = []
     for n in names:
         if not (out / n).exists():
@@ -110,8 +124,12 @@ def publish(names: list[str]) -> dict:
     removed = sorted(p.name for p in out.glob("*.npz") if p.name not in names)
     for n in removed:
         (out / n).unlink()
-    size = sum((out / n).stat().st_size for n in names)
-    return {"files": len(names), "copied": copied, "removed": removed, "MB": round(size / 1e6, 1)}
+    total = sum((out / n).stat().st_size for n in names)
+    from .io import write_json
+
+    write_json({"published": names, "left_out": skipped}, out / "MANIFEST.json")
+    return {"files": len(names), "copied": copied, "removed": removed, "left_out": skipped,
+            "MB": round(total / 1e6, 1)}
 
 
 def _stores_weights(model) -> bool:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from recsys_lib.model_store import (
+    PUBLISH_CAP_MB,
     fitted_model,
     load_model,
     publish,
@@ -124,7 +125,10 @@ def test_published_weights_serve_a_fresh_clone_and_publishing_keeps_exactly_the_
     stale.write_bytes(b"old")
     done = publish([name])
     assert done["copied"] == [name] and done["removed"] == [stale.name] and done["files"] == 1
-    assert sorted(p.name for p in published_dir().iterdir()) == [name]  # nothing half-written
+    assert publish([name], cap_mb=1e-4)["left_out"] == {name: "0.0 MB, above the 0.0001 MB cap"}
+    assert not (published_dir() / name).exists()  # above the cap: not committed
+    publish([name])
+    assert sorted(p.name for p in published_dir().iterdir()) == ["MANIFEST.json", name]
     assert publish([name])["copied"] == []  # already there
     shutil.rmtree(store_dir())  # a fresh clone
     log.unlink()
@@ -160,11 +164,16 @@ COMMITTED = ROOT / "results" / "models"
 def test_the_committed_weights_are_exactly_the_ones_the_executed_book_used():
     """No stale file bloats the repository, and none the book restores is missing (a fresh
     clone would train it again): ``python -m recsys_lib.book publish-models`` keeps them so."""
+    import json
+
     from recsys_lib.book import models_used
 
     used = models_used()
     assert used, "the run log lists no models: run the book, then publish-models"
-    assert sorted(p.name for p in COMMITTED.glob("*.npz")) == used
+    manifest = json.loads((COMMITTED / "MANIFEST.json").read_text())
+    assert sorted(p.name for p in COMMITTED.glob("*.npz")) == manifest["published"]
+    assert sorted(manifest["published"] + list(manifest["left_out"])) == used
+    assert all(p.stat().st_size <= PUBLISH_CAP_MB * 1e6 for p in COMMITTED.glob("*.npz"))
 
 
 @pytest.mark.slow
