@@ -239,12 +239,13 @@ def write_reproducibility(log: list[dict], wall_seconds: float | None = None, jo
     states = {r.get("model_store") for r in log}
     store = ("The wall time is with the model store filled by an earlier run (chapters restore "
              "the models they would otherwise train)" if states == {"filled"} else
-             "The wall time is from an empty model store (every chapter trains what it needs)"
+             "The wall time is from an empty model store, as on a fresh clone (chapters restore "
+             "the committed weights of results/models and train the rest)"
              if states == {"empty"} else "The wall times mix runs with an empty and a filled "
              "model store")
     if fresh_info.get("wall_seconds"):
-        store += (f"; a fresh clone, with an empty store, took {fresh_info['wall_seconds']:.0f} s "
-                  "of wall-clock time for the whole book")
+        store += (f"; with an empty store, as on a fresh clone, the whole book took "
+                  f"{fresh_info['wall_seconds']:.0f} s of wall-clock time")
     lines += ["", f"Executed on {os.cpu_count()} CPU cores ({platform.system()} "
               f"{platform.machine()}), {how}. {store}.", "",
               "| package | version |", "|---|---|"]

@@ -387,7 +387,7 @@ def test_run_times_are_given_with_a_filled_store_and_on_a_fresh_clone(tmp_path, 
     )
     table = (tmp_path / "gen" / "reproducibility.md").read_text()
     assert "| `04_cnn` | full | 90.0 | 400.0 | 500 | 600 |" in table
-    assert "a fresh clone, with an empty store, took 400 s" in table
+    assert "with an empty store, as on a fresh clone, the whole book took 400 s" in table
     assert "filled by an earlier run" in table
 
 
