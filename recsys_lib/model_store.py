@@ -58,18 +58,17 @@ def store_path(name: str, seed: int, fp: str) -> Path:
 
 
 def published_dir() -> Path | None:
-    """``results/models`` of the checkout (committed weights), or ``$RECSYS_PUBLISHED_MODELS``
-    if set to a folder; ``None`` outside a checkout (an installed package) or when
-    ``RECSYS_PUBLISHED_MODELS=0`` (train everything: what the book's first run did)."""
+    """Where the committed weights are: ``results/models`` of the checkout, or
+    ``$RECSYS_PUBLISHED_MODELS`` if set to a folder (``download.project_dir``, as for the data
+    and the store); ``None`` when ``RECSYS_PUBLISHED_MODELS=0`` (train everything: what the
+    book's first run did)."""
     import os
 
-    env = os.environ.get("RECSYS_PUBLISHED_MODELS")
-    if env == "0":
+    from .download import project_dir
+
+    if os.environ.get("RECSYS_PUBLISHED_MODELS") == "0":
         return None
-    if env:
-        return Path(env).expanduser().resolve()
-    root = Path(__file__).resolve().parents[1]
-    return root / "results" / "models" if (root / "pyproject.toml").is_file() else None
+    return project_dir("RECSYS_PUBLISHED_MODELS", "results/models")
 
 
 def _note_use(path: Path) -> None:
@@ -103,7 +102,7 @@ def publish(names: list[str], cap_mb: float = PUBLISH_CAP_MB) -> dict:
 
     out = published_dir()
     if out is None:
-        raise RuntimeError("publishing needs a checkout of the book (results/models)")
+        raise RuntimeError("RECSYS_PUBLISHED_MODELS=0: there is nowhere to publish to")
     names = sorted(set(names))
     missing = [n for n in names if not (store_dir() / n).exists() and not (out / n).exists()]
     if missing:
@@ -166,7 +165,8 @@ def load_model(name: str, split, seed: int = 0, overrides: dict | None = None):
     returned, so the caller trains instead.
     """
     path = store_path(name, seed, fingerprint(name, split, seed, overrides))
-    published = published_dir() / path.name if published_dir() is not None else None
+    committed = published_dir()
+    published = committed / path.name if committed is not None else None
     if not path.exists():
         if published is None or not published.exists():
             return None
