@@ -2,11 +2,13 @@
 
     python benchmarks/tune_models.py MODEL [MODEL ...]
 
-Each search resumes from its study under ``data/tuning/`` if it was interrupted. The count and
-the last trial are written to ``data/tuning/partial/<MODEL>.json`` after every trial, and the record
-``results/<dataset>/tuning/<MODEL>.json`` only once the search has its whole budget (a
-half-finished search is never left where the tests and the book read the committed ones). Prints the cost of
-each search (trials x seconds) and any optimum on an open edge of its space.
+Each search keeps its Optuna study in ``results/<dataset>/tuning/studies/`` (committed), and
+resumes from it if it was interrupted, on this machine or on another one from a clone: commit
+the studies while a search runs, and the next session goes on from the last finished trial.
+The record ``results/<dataset>/tuning/<MODEL>.json`` is written only once the search has its
+whole budget (a half-finished search is never left where the tests and the book read the
+committed ones). Prints each trial, the cost of each search (trials x seconds) and any
+optimum on an open edge of its space.
 
 While the file ``data/tuning/PAUSE`` exists, the run waits before starting its next trial (so
 that a benchmark or the book can be timed on an idle machine without a trial's recorded
@@ -21,10 +23,9 @@ from pathlib import Path
 
 from recsys_lib.experiment import load_split
 from recsys_lib.io import write_json
-from recsys_lib.tuning import open_edges, tune, tuning_path
+from recsys_lib.tuning import best_seconds, open_edges, studies_dir, tune, tuning_path
 
 PAUSE = Path("data/tuning/PAUSE")
-PARTIAL = Path("data/tuning/partial")
 
 
 def wait_while_paused() -> None:
@@ -38,10 +39,6 @@ def wait_while_paused() -> None:
 
 def report(name: str):
     def progress(r, k, n):
-        write_json(
-            {"model": name, "budget": n, "trials_done": k, "last_trial": r, "finished": False},
-            PARTIAL / f"{name}.json",
-        )
         print(
             f"  {name} [{k}/{n}] {r['hyperparameters']} {r['valid']['NDCG@10']:.4f} "
             f"({r['train_seconds']:.1f} s)",
@@ -58,12 +55,13 @@ def main(argv=None) -> int:
     for name in names:
         wait_while_paused()
         t0 = time.perf_counter()
-        res = tune(name, split, progress=report(name), write=False)
+        res = tune(name, split, progress=report(name), write=False, storage_dir=studies_dir())
         write_json(res, tuning_path(name))
+        edges = open_edges(name, res["best"], best_seconds(res))
         print(
             f"{name}: best {res['best']} valid NDCG@10 {res['best_valid']['NDCG@10']:.4f}; "
             f"{len(res['trials'])} trials, {res['seconds']:.0f} s of training "
-            f"({time.perf_counter() - t0:.0f} s wall); open edges: {open_edges(name, res['best'])}",
+            f"({time.perf_counter() - t0:.0f} s wall); open edges: {edges}",
             flush=True,
         )
     return 0

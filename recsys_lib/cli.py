@@ -80,7 +80,7 @@ def _show_trial(row, done, budget):
 def _cmd_tune(args) -> int:
     from .experiment import load_split
     from .registry import entry
-    from .tuning import TRIALS, open_edges, tune, tuning_path
+    from .tuning import TRIALS, best_seconds, open_edges, studies_dir, tune, tuning_path
 
     entry(args.model)
     trials = TRIALS if args.trials is None else args.trials
@@ -88,8 +88,8 @@ def _cmd_tune(args) -> int:
         raise ValueError(f"--trials must be at least 1, got {trials}")
     split = load_split(args.dataset)
     res = tune(args.model, split, seed=args.seed, trials=trials, dataset=args.dataset,
-               progress=_show_trial)
-    edges = open_edges(args.model, res["best"])
+               progress=_show_trial, storage_dir=studies_dir(args.dataset))
+    edges = open_edges(args.model, res["best"], best_seconds(res))
     print(json.dumps({"model": args.model, "best": res["best"], "valid": res["best_valid"],
                       "trials": len(res["trials"]), "seconds": res["seconds"],
                       "record": tuning_path(args.model, args.dataset).name, "open_edges": edges}))

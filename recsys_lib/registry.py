@@ -147,13 +147,13 @@ register("cfgan", _M + "gan:CFGAN", "general", "06_gan", "CFGAN", kind="GAN",
 _TINY_ATT = dict(epochs=2, batch_size=512, L=8, dim=8, blocks=1)
 register("sasrec", _M + "attention:SASRec", "sequence", "07_attention", "SASRec", kind="attention",
          fixed=dict(loss="ce", negatives=1), smoke=dict(epochs=2), tiny=_TINY_ATT)
-register("sasrec-bce", _M + "attention:SASRec", "sequence", "07_attention", "SASRec (BCE, 1 negative)",
+register("sasrec-bce", _M + "attention:SASRecBCE", "sequence", "07_attention", "SASRec (BCE, 1 negative)",
          kind="attention", fixed=dict(loss="bce", negatives=1), smoke=dict(epochs=2),
          tiny=_TINY_ATT)
-register("sasrec-sampled", _M + "attention:SASRec", "sequence", "07_attention",
+register("sasrec-sampled", _M + "attention:SASRecSampled", "sequence", "07_attention",
          "SASRec (sampled softmax)", kind="attention", fixed=dict(loss="sampled"),
          smoke=dict(epochs=2), tiny=dict(_TINY_ATT, negatives=3))
-register("sasrec-gbce", _M + "attention:SASRec", "sequence", "07_attention", "gSASRec (gBCE)",
+register("sasrec-gbce", _M + "attention:SASRecGBCE", "sequence", "07_attention", "gSASRec (gBCE)",
          kind="attention", fixed=dict(loss="gbce"), smoke=dict(epochs=2),
          tiny=dict(_TINY_ATT, negatives=3))
 register("bert4rec", _M + "attention:BERT4Rec", "sequence", "07_attention", "BERT4Rec",

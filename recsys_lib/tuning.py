@@ -20,8 +20,10 @@ NDCG@10 (the test item is never scored) and writes ``results/<dataset>/tuning/<M
   (``_Checks``), so that it needs no hook in the code that makes records. Stopping early is
   what makes sixteen trials of the deep models affordable on two cores; its risk, that a slow
   starter is cut, is why it waits for ``WARMUP`` epochs.
-* **Interruptions.** The study lives in an SQLite file under ``data/tuning/`` (a cache, never
-  committed); a killed search resumes from it. Trial ``k`` is proposed by a sampler seeded with
+* **Interruptions.** The study lives in an SQLite file under ``results/<dataset>/tuning/studies/``
+  (``studies_dir``; committed, so a search cut off on one machine resumes on another from a
+  clone: the command line and ``benchmarks/tune_models.py`` pass it to ``tune``, whose own
+  default is the uncommitted ``data/tuning/``); a killed search resumes from it. Trial ``k`` is proposed by a sampler seeded with
   ``(seed, k)`` that sees the ``k`` finished trials, so a resumed search proposes exactly what
   an uninterrupted one would. The record is rewritten after every trial.
 * **Currency.** A record carries ``key``: the model, its settings outside the space, the space,
@@ -29,7 +31,8 @@ NDCG@10 (the test item is never scored) and writes ``results/<dataset>/tuning/<M
   result record's fingerprint, except that config defaults are blanked from the code (setting
   the defaults to the optimum must not make the search stale; the key holds the values). ``tuning_status`` says whether a committed record is current.
 * **Edges.** ``open_edges`` lists settings whose best value is the first or last value tried
-  while the setting's range goes on beyond it; such an optimum is not one (PROTOCOL.md).
+  while the setting's range goes on beyond it; such an optimum is not one (PROTOCOL.md). A
+  model with a time target may end a costly setting where the next value would pass it.
 """
 from __future__ import annotations
 
@@ -43,7 +46,8 @@ import time
 from pathlib import Path
 
 __all__ = ["TRIALS", "tune", "tuning_key", "tuning_path", "tuning_status", "open_edges",
-           "search_space", "load_tuning", "tuning_record", "trials_frame"]
+           "search_space", "load_tuning", "tuning_record", "trials_frame", "best_seconds",
+           "studies_dir", "study_file", "search_progress"]
 
 #: the search budget of every model: trials of TPE on validation NDCG@10
 TRIALS = 16
@@ -135,16 +139,42 @@ def tuning_status(name: str, split, dataset: str = "ml-100k") -> str:
     return "current" if len(rec["trials"]) >= rec["budget"] else "running"
 
 
-def open_edges(name: str, best: dict) -> list[str]:
+def _next_value(values: list):
+    """The value a widened list would try next past its last one: the last step again, added
+    for evenly spaced values (``blocks = 1, 2, 3``), multiplied otherwise (``dim = 32, 64``)."""
+    a, b = values[-2], values[-1]
+    steps = {round(y - x, 12) for x, y in zip(values, values[1:])}
+    return b + (b - a) if len(steps) == 1 or a <= 0 else b * (b / a)
+
+
+def best_seconds(rec: dict) -> float | None:
+    """Training seconds of a search record's chosen trial (``None`` without a choice)."""
+    best = rec.get("best")
+    row = next((t for t in rec.get("trials", []) if t["hyperparameters"] == best
+                and "stopped_at_epoch" not in t), None)
+    return None if row is None else row["train_seconds"]
+
+
+def open_edges(name: str, best: dict, seconds: float | None = None) -> list[str]:
     """Settings of ``best`` at the first or last value of their list (lists are ordered: a
     space may end on a special value, such as ``k = 0`` for "all neighbours") while the
     setting's allowed range continues past it. A bound of the ``param`` (e.g. ``dropout >= 0``)
-    is a natural limit, not an open edge."""
+    is a natural limit, not an open edge.
+
+    **Cost bounds.** A model whose ``Config`` names a time target (``seed_seconds``, seconds to
+    train one seed) and the settings that make it dearer as they grow (``dearer``) may stop its
+    space where the next value would pass the target: the largest value of such a setting is
+    not an open edge when ``seconds`` (the chosen trial's training time) times the ratio of the
+    next value (``_next_value``) to it exceeds ``seed_seconds``, cost taken as proportional to
+    the setting. Without ``seconds`` every edge counts as open.
+    """
     import dataclasses
 
     from .registry import entry
 
-    fields = {f.name: f for f in dataclasses.fields(entry(name).model_class().Config)}
+    config = entry(name).model_class().Config
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    target, dearer = getattr(config, "seed_seconds", None), getattr(config, "dearer", ())
     out = []
     for k, values in search_space(name).items():
         if len(values) < 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -158,8 +188,42 @@ def open_edges(name: str, best: dict) -> list[str]:
         if v == values[0]:
             out.append(f"{k}={v} is the {'smallest' if v == min(values) else 'first'} value tried")
         elif v == values[-1]:
+            if (k in dearer and target is not None and seconds is not None
+                    and seconds * _next_value(values) / v > target):
+                continue            # a cost bound: one step further passes the time target
             out.append(f"{k}={v} is the {'largest' if v == max(values) else 'last'} value tried")
     return out
+
+
+def studies_dir(dataset: str = "ml-100k") -> Path:
+    """Where searches keep their Optuna studies: ``results/<dataset>/tuning/studies/``,
+    committed, so that a search interrupted on one machine (or in one session) resumes on the
+    next from a clone (``RECSYS_TUNING`` moves them)."""
+    from .experiment import results_dir
+
+    env = os.environ.get("RECSYS_TUNING")
+    return Path(env) if env else results_dir() / dataset / "tuning" / "studies"
+
+
+def study_file(name: str, split, seed: int = 0, trials: int = TRIALS,
+               dataset: str = "ml-100k") -> Path:
+    """The study file of the search that ``tune`` runs today (its name holds the key)."""
+    return studies_dir(dataset) / f"{name}-{tuning_key(name, split, seed, trials)}.db"
+
+
+def search_progress(name: str, split, seed: int = 0, trials: int = TRIALS,
+                    dataset: str = "ml-100k") -> int:
+    """Trials finished (run to the end or stopped early) by today's search of ``name``."""
+    import optuna
+
+    path = study_file(name, split, seed, trials, dataset)
+    if not path.exists():
+        return 0
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    key = path.stem.rsplit("-", 1)[1]
+    study = optuna.load_study(study_name=f"{name}-{key}", storage=f"sqlite:///{path}")
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return sum(t.state in finished for t in study.trials)
 
 
 #: the line ``EarlyStoppingRecommender`` prints after each validation check when ``verbose``

@@ -8,7 +8,18 @@ import pytest
 
 from recsys_lib.registry import MODELS, entry, make_model
 from recsys_lib.testing import block_split
-from recsys_lib.tuning import TRIALS, open_edges, search_space, tune, tuning_key, tuning_status
+from recsys_lib.tuning import (
+    TRIALS,
+    best_seconds,
+    open_edges,
+    search_progress,
+    search_space,
+    studies_dir,
+    study_file,
+    tune,
+    tuning_key,
+    tuning_status,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TUNED = ROOT / "results" / "ml-100k" / "tuning"
@@ -140,6 +151,61 @@ def test_open_edges_by_hand():
     assert open_edges("itemknn", {"k": ks[3], "shrink": 0.0}) == []
 
 
+def test_a_cost_bound_closes_the_dear_edge_only_when_one_step_more_passes_the_target():
+    # SASRec's target: one seed in 120 s; dim, blocks, L and negatives grow dearer upwards
+    best = {"L": 20, "dim": 128, "blocks": 3, "dropout": 0.2, "lr": 1e-3}
+    # dim 128 -> 256 doubles the cost, blocks 3 -> 4 multiplies it by 4/3
+    assert open_edges("sasrec", best, seconds=100.0) == []  # 200 s and 133 s: past 120
+    assert open_edges("sasrec", best, seconds=80.0) == [
+        "blocks=3 is the largest value tried"  # 160 s for dim 256, but 107 s for 4 blocks
+    ]
+    assert open_edges("sasrec", best, seconds=50.0) == [
+        "dim=128 is the largest value tried",
+        "blocks=3 is the largest value tried",
+    ]
+    # without a measured time, and at the cheap end, an edge is an edge
+    assert len(open_edges("sasrec", best)) == 2
+    cheap = dict(best, L=2, dim=8, blocks=1, lr=1e-4)
+    assert open_edges("sasrec", cheap, seconds=500.0) == [
+        "dim=8 is the smallest value tried",  # L = 2 and blocks = 1 are the params' bounds
+        "lr=0.0001 is the smallest value tried",
+    ]
+    # a model without a time target has no cost bounds
+    ks = search_space("itemknn")["k"]
+    assert open_edges("itemknn", {"k": max(ks), "shrink": 1.0}, seconds=1e9) != []
+
+
+def test_best_seconds_is_the_chosen_trials_time():
+    rec = {
+        "best": {"k": 5},
+        "trials": [
+            {"hyperparameters": {"k": 5}, "train_seconds": 9.0, "stopped_at_epoch": 5},
+            {"hyperparameters": {"k": 5}, "train_seconds": 3.0},
+            {"hyperparameters": {"k": 7}, "train_seconds": 1.0},
+        ],
+    }
+    assert best_seconds(rec) == 3.0
+    assert best_seconds({"best": None, "trials": []}) is None
+
+
+def test_studies_are_kept_where_a_clone_finds_them(isolated):
+    split = block_split()
+    where = studies_dir()
+    assert where == isolated / "results" / "ml-100k" / "tuning" / "studies"
+    assert search_progress("ease", split, trials=4) == 0
+    tune("ease", split, trials=4, storage_dir=where, write=False)
+    assert study_file("ease", split, trials=4).is_file()
+    assert search_progress("ease", split, trials=4) == 4
+    # a clone of those files resumes: nothing is run again, the same record comes back
+    moved = isolated / "clone"
+    moved.mkdir()
+    (moved / study_file("ease", split, trials=4).name).write_bytes(
+        study_file("ease", split, trials=4).read_bytes()
+    )
+    again = tune("ease", split, trials=4, storage_dir=moved, write=False)
+    assert len(again["trials"]) == 4
+
+
 def test_bad_budgets_are_refused(isolated):
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="trials"):
@@ -156,7 +222,7 @@ def test_every_baseline_is_tuned_with_the_shared_budget_today(name, ml100k_split
     assert tuning_status(name, ml100k_split) == "current", (
         "stale: re-tune with benchmarks/tune_models.py"
     )
-    assert open_edges(name, rec["best"]) == [], "widen the space"
+    assert open_edges(name, rec["best"], best_seconds(rec)) == [], "widen the space"
     model = make_model(name)
     assert {k: getattr(model, k) for k in rec["best"]} == rec["best"], "defaults != tuned optimum"
 
@@ -172,7 +238,19 @@ def test_every_committed_search_is_current_finished_and_inside_its_space(path, m
         "stale: the code, data, space or budget changed since this search"
     )
     assert rec["finished"] and rec["budget"] == TRIALS
-    assert open_edges(rec["model"], rec["best"]) == []
+    assert open_edges(rec["model"], rec["best"], best_seconds(rec)) == []
+
+
+STUDIES = sorted((TUNED / "studies").glob("*.db"))
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
+def test_every_committed_study_is_todays_search_of_a_model(path, ml100k_split):
+    """A study under results/ml-100k/tuning/studies/ is the resumable state of a search; one
+    of another key (the code, data or space changed) can never be resumed: delete it."""
+    name, key = path.stem.rsplit("-", 1)
+    entry(name)
+    assert key == tuning_key(name, ml100k_split), f"stale study of {name}: delete {path.name}"
 
 
 def test_the_tuning_key_ignores_config_defaults_but_not_other_code():
