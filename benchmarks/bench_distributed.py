@@ -8,7 +8,7 @@ the first two; the workers report their own). Run:
 
     make bench            (or python benchmarks/bench_distributed.py [epochs])
 
-The rows are also written to ``results/benchmarks/distributed.json``, which chapter 11 shows
+The rows are also written to ``results/benchmarks/distributed.json``, which chapter 12 shows
 next to its own (shared-machine) timings.
 """
 

@@ -276,7 +276,7 @@ def critical_path(needs: dict[str, set], seconds: dict[str, float]) -> dict[str,
     counts as infinitely long, so that a new chapter starts early).
 
     Starting the chapter with the longest such path first keeps a chapter that others wait for
-    from starting late: chapter 3 took 173 s, but chapters 8 and 9 wait for it, so it goes
+    from starting late: chapter 3 took 173 s, but chapters 9 and 10 wait for it, so it goes
     before a 270 s chapter that nobody waits for.
     """
     waiting = {s: [t for t, n in needs.items() if s in n] for s in needs}

@@ -1,4 +1,4 @@
-"""Serving a fitted model, timed the same way for every model (chapter 8).
+"""Serving a fitted model, timed the same way for every model (chapter 9).
 
 ``top10_function(model, which)`` returns ``(prepare, top10, how)``:
 
@@ -19,7 +19,7 @@ A model that scores with NumPy or SciPy (the baselines) has no graph to compile;
 is its own ``score`` followed by the same selection, which is already native code.
 
 ``eager_top10(model, which)`` is the library's ordinary path (``model.score``, then the
-selection), the one chapter 8 sets against the compiled one. What ``score`` does differs: the
+selection), the one chapter 9 sets against the compiled one. What ``score`` does differs: the
 sequence networks run eagerly, BPR and the content CNN multiply stored NumPy arrays, and CFGAN
 and the article CNN look up scores computed in ``fit``.
 

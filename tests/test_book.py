@@ -303,7 +303,7 @@ def test_chapter_dependencies_point_backwards():
                 f"{p.stem} needs {need}, which is not earlier"
             )
     assert {"05_rnn", "06_gan"} <= notebook_needs(
-        next(p for p in NOTEBOOKS if p.stem == "08_trends")
+        next(p for p in NOTEBOOKS if p.stem == "09_trends")
     )
 
 

@@ -72,7 +72,7 @@ def test_file_order_breaks_timestamp_ties(ml100k, ml100k_split):
 
 
 # Grid searches of the deep models made before the shared-budget tuner (recsys_lib.tuning);
-# chapter 7 lists them as not yet re-tuned. They still must match the defaults they set.
+# chapter 8 lists them as not yet re-tuned. They still must match the defaults they set.
 LEGACY_RUNS = sorted((ROOT / "results" / "ml-100k" / "tuning-legacy").glob("*.json"))
 
 

@@ -239,6 +239,8 @@ def test_every_committed_search_is_current_finished_and_inside_its_space(path, m
     )
     assert rec["finished"] and rec["budget"] == TRIALS
     assert open_edges(rec["model"], rec["best"], best_seconds(rec)) == []
+    model = make_model(rec["model"])
+    assert {k: getattr(model, k) for k in rec["best"]} == rec["best"], "defaults != optimum"
 
 
 STUDIES = sorted((TUNED / "studies").glob("*.db"))
