@@ -65,6 +65,7 @@ test-fast: setup
 bench: data
 	$(BIN)/python benchmarks/bench_evaluation.py
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_attention.py
 	$(BIN)/python benchmarks/bench_distributed.py
 
 clean:
