@@ -232,9 +232,9 @@ class SASRec(_ChunkedSequenceRecommender):
 
     @dataclass(frozen=True)
     class Config(TrainConfig):
-        L: int = param(50, low=2, doc="window length (items read)")
-        dim: int = param(64, low=1, doc="embedding and hidden size")
-        blocks: int = param(2, low=1, doc="self-attention blocks")
+        L: int = param(5, low=2, doc="window length (items read)")
+        dim: int = param(128, low=1, doc="embedding and hidden size")
+        blocks: int = param(1, low=1, doc="self-attention blocks")
         heads: int = param(1, low=1, doc="attention heads (dim must be a multiple)")
         dropout: float = param(0.2, low=0, high=0.99)
         positional: bool = param(True, doc="learned positional embeddings")
@@ -245,7 +245,7 @@ class SASRec(_ChunkedSequenceRecommender):
                                    doc="default L: windows do not overlap")
         epochs: int = param(200, low=1)
         batch_size: int = param(128, low=1)
-        lr: float = param(1e-3, low=0, low_open=True)
+        lr: float = param(0.001, low=0, low_open=True)
         patience: int = param(5, low=1)
         # negatives is searched only by the sampled losses (the registry fixes it elsewhere).
         # The space is bounded above by cost: one seed should train within ``seed_seconds``
@@ -327,11 +327,11 @@ class SASRecBCE(SASRec):
 
     @dataclass(frozen=True)
     class Config(SASRec.Config):
-        L: int = param(50, low=2, doc="window length (items read)")
-        dim: int = param(64, low=1, doc="embedding and hidden size")
-        blocks: int = param(2, low=1, doc="self-attention blocks")
+        L: int = param(5, low=2, doc="window length (items read)")
+        dim: int = param(128, low=1, doc="embedding and hidden size")
+        blocks: int = param(1, low=1, doc="self-attention blocks")
         dropout: float = param(0.2, low=0, high=0.99)
-        lr: float = param(1e-3, low=0, low_open=True)
+        lr: float = param(0.001, low=0, low_open=True)
         loss: str = param("bce", choices=LOSSES, doc="bce, sampled softmax, full softmax or gBCE")
 
 
@@ -359,13 +359,13 @@ class SASRecGBCE(SASRec):
 
     @dataclass(frozen=True)
     class Config(SASRec.Config):
-        L: int = param(50, low=2, doc="window length (items read)")
+        L: int = param(10, low=2, doc="window length (items read)")
         dim: int = param(64, low=1, doc="embedding and hidden size")
-        blocks: int = param(2, low=1, doc="self-attention blocks")
-        dropout: float = param(0.2, low=0, high=0.99)
-        lr: float = param(1e-3, low=0, low_open=True)
+        blocks: int = param(1, low=1, doc="self-attention blocks")
+        dropout: float = param(0.1, low=0, high=0.99)
+        lr: float = param(0.0003, low=0, low_open=True)
         loss: str = param("gbce", choices=LOSSES, doc="bce, sampled softmax, full softmax or gBCE")
-        negatives: int = param(16, low=1, doc="sampled negatives per position")
+        negatives: int = param(1, low=1, doc="sampled negatives per position")
 
 
 class BERT4Rec(SASRec):
@@ -376,12 +376,12 @@ class BERT4Rec(SASRec):
 
     @dataclass(frozen=True)
     class Config(SASRec.Config):
-        L: int = param(50, low=2, doc="window length (items read)")
+        L: int = param(10, low=2, doc="window length (items read)")
         dim: int = param(64, low=1, doc="embedding and hidden size")
-        blocks: int = param(2, low=1, doc="self-attention blocks")
+        blocks: int = param(1, low=1, doc="self-attention blocks")
         dropout: float = param(0.2, low=0, high=0.99)
-        lr: float = param(1e-3, low=0, low_open=True)
-        mask_prob: float = param(0.2, low=0, low_open=True, high=1, doc="share of items masked")
+        lr: float = param(0.001, low=0, low_open=True)
+        mask_prob: float = param(0.4, low=0, low_open=True, high=1, doc="share of items masked")
         loss: str = param("ce", choices=("ce",), doc="softmax over the catalogue (the cloze task)")
         space = {"L": [2, 3, 5, 10, 20, 50, 100, 200], "dim": [8, 16, 32, 64, 128],
                  "blocks": [1, 2, 3], "dropout": [0.0, 0.1, 0.2, 0.4, 0.6, 0.8],
