@@ -220,8 +220,8 @@ def search_progress(name: str, split, seed: int = 0, trials: int = TRIALS,
     if not path.exists():
         return 0
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    key = path.stem.rsplit("-", 1)[1]
-    study = optuna.load_study(study_name=f"{name}-{key}", storage=f"sqlite:///{path}")
+    # the file's stem is the study's name, as tune() names both
+    study = optuna.load_study(study_name=path.stem, storage=f"sqlite:///{path}")
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     return sum(t.state in finished for t in study.trials)
 
