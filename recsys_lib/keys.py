@@ -13,7 +13,9 @@
   model's module imports, directly or not, of the metrics (and what they import), and of the
   functions that turn a fitted model into a record (``RECORD_FUNCTIONS``). Normalising drops
   comments, docstrings and layout, so an edit to those keeps every record current, while any
-  change to what the code does changes the key. Code that only reads records (tables, plots,
+  change to what the code does changes the key. It also blanks config defaults and the values
+  of search spaces, which the config holds by value: setting one model's tuned defaults, or
+  widening its space, leaves the other models of its module current. Code that only reads records (tables, plots,
   the command line) is not part of the key.
 
 Two runs with the same fingerprint give the same numbers (training is deterministic on one
@@ -51,18 +53,37 @@ NUMERIC_ENV = ("TF_ENABLE_ONEDNN_OPTS", "TF_DETERMINISTIC_OPS", "KERAS_BACKEND",
 VERSIONED = ("keras", "tensorflow", "tensorflow-cpu", "numpy", "scipy", "pandas")
 
 
-def normalised_code(source: str, blank_defaults: bool = False) -> str:
+def _blank_space(node) -> None:
+    """``space = {"dim": [16, 32], ...}`` in a class body becomes ``{"dim": None, ...}``: which
+    settings are searched stays in the code (a record lists their values), the values tried
+    do not (a tuning key holds its own model's space by value)."""
+    for stmt in node.body:
+        target = stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
+            else stmt.target if isinstance(stmt, ast.AnnAssign) else None
+        if isinstance(target, ast.Name) and target.id == "space" \
+                and isinstance(stmt.value, ast.Dict):
+            stmt.value.values = [v if k is None else ast.Constant(None)
+                                 for k, v in zip(stmt.value.keys, stmt.value.values)]
+
+
+def normalised_code(source: str, blank_settings: bool = False) -> str:
     """``source`` as a syntax-tree dump with docstrings removed (comments never reach it).
 
-    With ``blank_defaults`` the default value of every config field (the first argument of a
-    ``param(...)`` call) is replaced by ``None``: the tuner's key uses this, since a search
-    sets those defaults and must not go stale by doing so (its key holds the values instead).
+    With ``blank_settings`` two kinds of value are replaced by ``None``: the default of every
+    config field (the first argument of a ``param(...)`` call) and the values tried of every
+    config's search ``space``. Both keys use this. A result's fingerprint holds its model's
+    config by value, so another model's default in the same module is not part of it; and a
+    search sets defaults (its optimum) and widens spaces, which must not make the records and
+    searches of the module's other models stale. A tuning key holds its own model's settings
+    and space by value.
     """
     tree = ast.parse(source)
     for node in ast.walk(tree):
-        if blank_defaults and isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+        if blank_settings and isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                 and node.func.id == "param" and node.args:
             node.args[0] = ast.Constant(None)
+        if blank_settings and isinstance(node, ast.ClassDef):
+            _blank_space(node)
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
             if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
@@ -122,9 +143,9 @@ def module_closure(module: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=None)
-def _module_code_hash(module: str, blank_defaults: bool = False) -> str:
+def _module_code_hash(module: str, blank_settings: bool = True) -> str:
     text = _module_file(module).read_text(encoding="utf-8")
-    return hashlib.sha256(normalised_code(text, blank_defaults).encode()).hexdigest()
+    return hashlib.sha256(normalised_code(text, blank_settings).encode()).hexdigest()
 
 
 @lru_cache(maxsize=None)
@@ -137,16 +158,17 @@ def _function_code_hash(target: str) -> str:
     raise LookupError(f"{target} not found")
 
 
-def behaviour_key(model_module: str, blank_defaults: bool = False) -> str:
-    """A hash of the normalised code a result of a model in ``model_module`` depends on
-    (``blank_defaults``: see ``normalised_code``)."""
+def behaviour_key(model_module: str) -> str:
+    """A hash of the normalised code a result of a model in ``model_module`` depends on, with
+    config defaults and search spaces blanked (``normalised_code``): the caller's key holds
+    the model's own settings by value."""
     mods = set(module_closure(model_module))
     for m in RECORD_MODULES:
         mods |= module_closure(m)
     mods -= {"recsys_lib.registry"}       # names and settings, hashed as the config
     h = hashlib.sha256()
     for m in sorted(mods):
-        h.update(f"{m}:{_module_code_hash(m, blank_defaults)}\n".encode())
+        h.update(f"{m}:{_module_code_hash(m)}\n".encode())
     for f in RECORD_FUNCTIONS:
         h.update(f"{f}:{_function_code_hash(f)}\n".encode())
     return h.hexdigest()

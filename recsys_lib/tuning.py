@@ -82,7 +82,7 @@ def tuning_key(name: str, split, seed: int = 0, trials: int = TRIALS) -> str:
     parts = {"model": name, "settings": settings, "space": space, "trials": int(trials),
              "startup": STARTUP, "warmup": WARMUP, "seed": int(seed), "data": data_key(split),
              "versions": package_versions(), "env": {k: os.environ.get(k) for k in NUMERIC_ENV},
-             "code": behaviour_key(e.module, blank_defaults=True),
+             "code": behaviour_key(e.module),
              "tuner": [_function_code_hash(f) for f in TUNER_FUNCTIONS]}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

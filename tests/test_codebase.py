@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -98,6 +99,38 @@ def test_a_docstring_edit_keeps_every_key_and_a_code_edit_changes_them(tmp_path,
     changed = {n for n in MODELS if after[n] != before[n]}
     assert {"itemknn", "ease", "pop"} <= changed  # the module they live in
     assert "gru4rec" not in changed  # a module it does not import
+    keys.module_closure.cache_clear()
+    keys._module_code_hash.cache_clear()
+
+
+def test_one_models_default_or_space_keeps_its_module_neighbours_current(tmp_path, monkeypatch):
+    """A search sets its model's defaults and may widen its space; the other models of the
+    module (and the modules importing it) keep their records and searches."""
+    from recsys_lib.tuning import tuning_key
+
+    split = block_split()
+    names = ("sasrec", "sasrec-bce", "sasrec-sampled", "gru4rec", "sr")
+    before = {n: fingerprint(n, split) for n in names}
+    tuned = {n: tuning_key(n, split) for n in names}
+    copy = _copy_package(tmp_path, monkeypatch)
+    p = copy / "models" / "attention.py"
+    src = p.read_text()
+    edited = re.sub(r'param\(\d+, low=1, doc="sampled negatives per position"\)',
+                    'param(999, low=1, doc="sampled negatives per position")', src, count=1)
+    p.write_text(edited)
+    q = copy / "models" / "rnn.py"
+    rsrc = q.read_text()
+    q.write_text(rsrc.replace('"lr": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}',
+                              '"lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}', 1))
+    assert edited != src and q.read_text() != rsrc
+    for f in (keys.module_closure, keys._module_code_hash):
+        f.cache_clear()
+    # the code's part of every key is unchanged: each key holds its own model's values
+    assert {n: fingerprint(n, split) for n in names} == before
+    assert {n: tuning_key(n, split) for n in names} == tuned
+    # and those values are in it: the new default (spelt out here, as the edited class in a
+    # fresh process would give it) moves sasrec-sampled's key alone
+    assert fingerprint("sasrec-sampled", split, overrides={"negatives": 999}) != before["sasrec-sampled"]
     keys.module_closure.cache_clear()
     keys._module_code_hash.cache_clear()
 

@@ -255,12 +255,16 @@ def test_every_committed_study_is_todays_search_of_a_model(path, ml100k_split):
     assert key == tuning_key(name, ml100k_split), f"stale study of {name}: delete {path.name}"
 
 
-def test_the_tuning_key_ignores_config_defaults_but_not_other_code():
+def test_keys_ignore_config_defaults_and_space_values_but_not_other_code():
     from recsys_lib.keys import normalised_code
 
     a = "class C:\n    k: int = param(5, low=1)\n    space = {'k': [1, 5]}\n"
     b = a.replace("param(5", "param(7")
     c = a.replace("low=1", "low=2")
-    assert normalised_code(a, blank_defaults=True) == normalised_code(b, blank_defaults=True)
-    assert normalised_code(a) != normalised_code(b)  # result records: a new default
-    assert normalised_code(a, blank_defaults=True) != normalised_code(c, blank_defaults=True)
+    wider = a.replace("[1, 5]", "[1, 5, 9]")
+    more = a.replace("{'k': [1, 5]}", "{'k': [1, 5], 'j': [2]}")
+    blank = lambda s: normalised_code(s, blank_settings=True)  # noqa: E731
+    assert blank(a) == blank(b) == blank(wider)   # held by value in the keys instead
+    assert normalised_code(a) != normalised_code(b) != normalised_code(wider)
+    assert blank(a) != blank(c)                    # a bound is code: it rejects settings
+    assert blank(a) != blank(more)                 # which settings a record lists

@@ -342,14 +342,14 @@ class SASRecSampled(SASRec):
 
     @dataclass(frozen=True)
     class Config(SASRec.Config):
-        L: int = param(50, low=2, doc="window length (items read)")
+        L: int = param(20, low=2, doc="window length (items read)")
         dim: int = param(64, low=1, doc="embedding and hidden size")
         blocks: int = param(2, low=1, doc="self-attention blocks")
-        dropout: float = param(0.2, low=0, high=0.99)
+        dropout: float = param(0.4, low=0, high=0.99)
         lr: float = param(1e-3, low=0, low_open=True)
         loss: str = param("sampled", choices=LOSSES,
                           doc="bce, sampled softmax, full softmax or gBCE")
-        negatives: int = param(16, low=1, doc="sampled negatives per position")
+        negatives: int = param(64, low=1, doc="sampled negatives per position")
 
 
 class SASRecGBCE(SASRec):
