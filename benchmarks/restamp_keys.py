@@ -29,7 +29,6 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-import recsys_lib
 import recsys_lib.keys as keys
 from recsys_lib.experiment import load_split
 from recsys_lib.registry import MODELS, entry
@@ -42,8 +41,13 @@ TEXT_DIRS = (RESULTS, ROOT / "book" / "_generated")
 
 def old_keys(rev: str):
     """``recsys_lib/keys.py`` as it was at ``rev``, loaded as a module of today's package."""
-    src = subprocess.run(["git", "show", f"{rev}:recsys_lib/keys.py"], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
+    src = subprocess.run(
+        ["git", "show", f"{rev}:recsys_lib/keys.py"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     spec = importlib.util.spec_from_loader("recsys_lib._keys_old", loader=None)
     mod = importlib.util.module_from_spec(spec)
     mod.__package__ = "recsys_lib"
@@ -74,8 +78,10 @@ def main(argv=None) -> int:
     for n in MODELS:
         closure |= keys.module_closure(entry(n).module)
     if "recsys_lib.keys" in closure:
-        sys.exit("recsys_lib.keys is imported by a model module: the old scheme would hash "
-                 "other code; restamping is not sound")
+        sys.exit(
+            "recsys_lib.keys is imported by a model module: the old scheme would hash "
+            "other code; restamping is not sound"
+        )
     old = old_keys(args.rev)
     split = load_split(args.dataset)
     mapping, stale = {}, []
@@ -131,8 +137,9 @@ def main(argv=None) -> int:
         target = path.with_name(path.name.replace(hit, moved[hit]))
         if path.suffix == ".db":
             with sqlite3.connect(path) as db:
-                db.execute("UPDATE studies SET study_name = replace(study_name, ?, ?)",
-                           (hit, moved[hit]))
+                db.execute(
+                    "UPDATE studies SET study_name = replace(study_name, ?, ?)", (hit, moved[hit])
+                )
         path.rename(target)
         n_files += 1
     print(f"rewrote {n_text} text files, renamed {n_files} files")

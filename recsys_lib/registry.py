@@ -145,7 +145,7 @@ register("cfgan", _M + "gan:CFGAN", "general", "06_gan", "CFGAN", kind="GAN",
          smoke=dict(epochs=2, eval_every=1), tiny=dict(epochs=2, eval_every=1, hidden=8,
                                                        batch_size=16))
 _TINY_ATT = dict(epochs=2, batch_size=512, L=8, dim=8, blocks=1)
-register("sasrec", _M + "attention:SASRec", "sequence", "07_attention", "SASRec", kind="attention",
+register("sasrec", _M + "attention:SASRec", "sequence", "07_attention", "SASRec (full softmax)", kind="attention",
          fixed=dict(loss="ce", negatives=1), smoke=dict(epochs=2), tiny=_TINY_ATT)
 register("sasrec-bce", _M + "attention:SASRecBCE", "sequence", "07_attention", "SASRec (BCE, 1 negative)",
          kind="attention", fixed=dict(loss="bce", negatives=1), smoke=dict(epochs=2),

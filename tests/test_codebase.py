@@ -115,13 +115,22 @@ def test_one_models_default_or_space_keeps_its_module_neighbours_current(tmp_pat
     copy = _copy_package(tmp_path, monkeypatch)
     p = copy / "models" / "attention.py"
     src = p.read_text()
-    edited = re.sub(r'param\(\d+, low=1, doc="sampled negatives per position"\)',
-                    'param(999, low=1, doc="sampled negatives per position")', src, count=1)
+    edited = re.sub(
+        r'param\(\d+, low=1, doc="sampled negatives per position"\)',
+        'param(999, low=1, doc="sampled negatives per position")',
+        src,
+        count=1,
+    )
     p.write_text(edited)
     q = copy / "models" / "rnn.py"
     rsrc = q.read_text()
-    q.write_text(rsrc.replace('"lr": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}',
-                              '"lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}', 1))
+    q.write_text(
+        rsrc.replace(
+            '"lr": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}',
+            '"lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}',
+            1,
+        )
+    )
     assert edited != src and q.read_text() != rsrc
     for f in (keys.module_closure, keys._module_code_hash):
         f.cache_clear()
@@ -130,7 +139,10 @@ def test_one_models_default_or_space_keeps_its_module_neighbours_current(tmp_pat
     assert {n: tuning_key(n, split) for n in names} == tuned
     # and those values are in it: the new default (spelt out here, as the edited class in a
     # fresh process would give it) moves sasrec-sampled's key alone
-    assert fingerprint("sasrec-sampled", split, overrides={"negatives": 999}) != before["sasrec-sampled"]
+    assert (
+        fingerprint("sasrec-sampled", split, overrides={"negatives": 999})
+        != before["sasrec-sampled"]
+    )
     keys.module_closure.cache_clear()
     keys._module_code_hash.cache_clear()
 

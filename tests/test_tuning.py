@@ -264,7 +264,7 @@ def test_keys_ignore_config_defaults_and_space_values_but_not_other_code():
     wider = a.replace("[1, 5]", "[1, 5, 9]")
     more = a.replace("{'k': [1, 5]}", "{'k': [1, 5], 'j': [2]}")
     blank = lambda s: normalised_code(s, blank_settings=True)  # noqa: E731
-    assert blank(a) == blank(b) == blank(wider)   # held by value in the keys instead
+    assert blank(a) == blank(b) == blank(wider)  # held by value in the keys instead
     assert normalised_code(a) != normalised_code(b) != normalised_code(wider)
-    assert blank(a) != blank(c)                    # a bound is code: it rejects settings
-    assert blank(a) != blank(more)                 # which settings a record lists
+    assert blank(a) != blank(c)  # a bound is code: it rejects settings
+    assert blank(a) != blank(more)  # which settings a record lists
