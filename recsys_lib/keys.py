@@ -15,8 +15,8 @@
   comments, docstrings and layout, so an edit to those keeps every record current, while any
   change to what the code does changes the key. It also blanks config defaults and the values
   of search spaces, which the config holds by value: setting one model's tuned defaults, or
-  widening its space, leaves the other models of its module current. Code that only reads records (tables, plots,
-  the command line) is not part of the key.
+  widening its space, leaves the other models of its module current. Code that only reads
+  records (tables, plots, the command line) is not part of the key.
 
 Two runs with the same fingerprint give the same numbers (training is deterministic on one
 machine), so a stored result with a matching fingerprint stands in for a rerun.

@@ -28,8 +28,8 @@ NDCG@10 (the test item is never scored) and writes ``results/<dataset>/tuning/<M
   an uninterrupted one would. The record is rewritten after every trial.
 * **Currency.** A record carries ``key``: the model, its settings outside the space, the space,
   the budget, the seed, the data, the library versions and the code's behaviour key, like a
-  result record's fingerprint, except that config defaults are blanked from the code (setting
-  the defaults to the optimum must not make the search stale; the key holds the values). ``tuning_status`` says whether a committed record is current.
+  result record's fingerprint (whose code hash also blanks config defaults and space values:
+  setting the defaults to the optimum must not make the search stale; the key holds the values). ``tuning_status`` says whether a committed record is current.
 * **Edges.** ``open_edges`` lists settings whose best value is the first or last value tried
   while the setting's range goes on beyond it; such an optimum is not one (PROTOCOL.md). A
   model with a time target may end a costly setting where the next value would pass it.
