@@ -58,7 +58,9 @@ def old_keys(rev: str):
 
 @contextmanager
 def tuning_under(old):
-    """``tuning_key`` computed with the old scheme's code hash."""
+    """``tuning_key`` computed with the old scheme's code hash (the call is that of
+    ``keys.py`` before 7ae260b, whose ``behaviour_key`` took ``blank_defaults``; a later scheme
+    change adapts this line to the signature it replaces)."""
     saved = keys.behaviour_key
     keys.behaviour_key = lambda m, **_: old.behaviour_key(m, blank_defaults=True)
     try:

@@ -143,9 +143,9 @@ def module_closure(module: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=None)
-def _module_code_hash(module: str, blank_settings: bool = True) -> str:
+def _module_code_hash(module: str) -> str:
     text = _module_file(module).read_text(encoding="utf-8")
-    return hashlib.sha256(normalised_code(text, blank_settings).encode()).hexdigest()
+    return hashlib.sha256(normalised_code(text, blank_settings=True).encode()).hexdigest()
 
 
 @lru_cache(maxsize=None)

@@ -124,10 +124,11 @@ def test_one_models_default_or_space_keeps_its_module_neighbours_current(tmp_pat
     p.write_text(edited)
     q = copy / "models" / "rnn.py"
     rsrc = q.read_text()
+    # GRU4Rec's space (its dropout list is its own)
     q.write_text(
         rsrc.replace(
-            '"lr": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}',
-            '"lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}',
+            '"dropout": [0.0, 0.1, 0.25, 0.5, 0.75, 0.9],',
+            '"dropout": [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95],',
             1,
         )
     )
