@@ -221,8 +221,11 @@ class ContentCNNNet(TrainStep, keras.Model):
     """
 
     def __init__(self, num_users, tokens, genres, dim=64, word_dim=32, filters=64, kernel=3,
-                 l2=1e-5, item_offsets=True, dropout=0.0, **kw):
+                 l2=1e-5, item_offsets=True, dropout=0.0, loss="bce", **kw):
         super().__init__(**kw)
+        if loss not in ("bce", "bpr"):
+            raise ValueError(f"loss must be 'bce' or 'bpr', got {loss!r}")
+        self.loss_name = loss
         self.tokens = tf.constant(tokens, dtype=tf.int32)
         self.genres = tf.constant(genres, dtype=tf.float32)
         num_items, vocab = len(tokens), int(tokens.max()) + 1
@@ -270,11 +273,19 @@ class ContentCNNNet(TrainStep, keras.Model):
         return tf.reduce_sum(self.user_emb(users) * v, axis=-1) + b
 
     def train_step(self, data):
-        """Binary cross-entropy on (user, item, 0/1 label) plus the L2 penalties."""
+        """Binary cross-entropy on (user, item, 0/1 label), or with ``loss="bpr"`` BPR on
+        (user, watched item, sampled item) triples, ``-log sigmoid(x_ui - x_uj)``; plus the
+        L2 penalties."""
         inputs, labels = data
         with tf.GradientTape() as tape:
-            logits = self(inputs, training=True)
-            loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels, logits))
+            if self.loss_name == "bpr":
+                users = inputs["user"]
+                x_ui = self({"user": users, "item": inputs["item"]}, training=True)
+                x_uj = self({"user": users, "item": inputs["neg"]}, training=True)
+                loss = -tf.reduce_mean(tf.math.log_sigmoid(x_ui - x_uj))
+            else:
+                logits = self(inputs, training=True)
+                loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels, logits))
             if self.losses:
                 loss = loss + tf.add_n(self.losses)
         return self.apply_loss(tape, loss)
@@ -284,7 +295,8 @@ class ContentCNN(EarlyStoppingRecommender):
     """The article's CNN made personal: a content CNN item tower and a user embedding.
 
     Trained with binary cross-entropy on every training interaction plus ``negatives``
-    sampled unseen items, like the article's loss; early stopping on validation NDCG@10.
+    sampled unseen items, like the article's loss (or, with ``loss="bpr"``, BPR on each
+    interaction paired with ``negatives`` sampled items); early stopping on validation NDCG@10.
     Negatives are drawn only from items that occur in training, so an item never seen in
     training gets no gradient at all: it is genuinely cold.
     """
@@ -303,6 +315,7 @@ class ContentCNN(EarlyStoppingRecommender):
         negatives: int = param(2, low=1)
         item_offsets: bool = param(True, doc="learn a per-item offset and bias")
         dropout: float = param(0.0, low=0, high=0.99, doc="dropout on the pooled content features")
+        loss: str = param("bce", choices=("bce", "bpr"), doc="the article's BCE, or BPR")
         epochs: int = param(20, low=1)
         batch_size: int = param(4096, low=1)
         lr: float = param(5e-3, low=0, low_open=True)
@@ -317,7 +330,8 @@ class ContentCNN(EarlyStoppingRecommender):
 
     @property
     def examples_per_epoch(self):
-        return len(self._split.train) * (1 + self.negatives)
+        rows = len(self._split.train)
+        return rows * self.negatives if self.loss == "bpr" else rows * (1 + self.negatives)
 
     def _prepare(self, split):
         meta = items_of(split, self.items)
@@ -328,11 +342,20 @@ class ContentCNN(EarlyStoppingRecommender):
     def _build(self, split):
         self.net_ = ContentCNNNet(split.num_users, self.tokens_, self._genres, self.dim,
                                   self.word_dim, self.filters, self.kernel, self.l2,
-                                  self.item_offsets, self.dropout)
+                                  self.item_offsets, self.dropout, self.loss)
         self.net_.compile(optimizer=keras.optimizers.Adam(self.lr))
         self.net_({"user": np.zeros(1, np.int32), "item": np.zeros(1, np.int32)})
 
     def _run_epoch(self, epoch):
+        if self.loss == "bpr":
+            seen = self._split.train_matrix().toarray().astype(bool)
+            u = np.repeat(self._split.train.user_id.to_numpy(np.int64), self.negatives)
+            i = np.repeat(self._split.train.item_id.to_numpy(np.int64), self.negatives)
+            j = sample_negatives(u, seen, self._rng, self._cands)
+            order = self._rng.permutation(len(u))
+            x = {"user": u[order].astype(np.int32), "item": i[order].astype(np.int32),
+                 "neg": j[order].astype(np.int32)}
+            return self._fit_epoch((x, np.ones(len(u), np.float32)))
         u, i, y = _implicit_examples(self._split, self.negatives, self._cands, self._rng)
         return self._fit_epoch(({"user": u.astype(np.int32), "item": i.astype(np.int32)},
                                 y.astype(np.float32)))
