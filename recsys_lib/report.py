@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-__all__ = ["settings_text", "baseline_table", "long_tail_share", "load_seed_records", "summarise", "paired_test",
+__all__ = ["variant_comparison", "settings_text", "baseline_table", "long_tail_share", "load_seed_records", "summarise", "paired_test",
            "holm", "against_best_baseline", "fair_comparison", "per_user_mean", "verdict_word",
            "registered_records", "results_table", "seed_band", "split_line", "provenance"]
 
@@ -258,6 +258,35 @@ def against_best_baseline(records: dict, baselines, others, alpha: float = 0.05)
 def verdict_word(diff: float, p: float, alpha: float = 0.05) -> str:
     """The verdict a test allows: "better"/"worse" if ``p < alpha``, else "no detectable difference"."""
     return ("better" if diff > 0 else "worse") if p < alpha else "no detectable difference"
+
+
+def variant_comparison(new: list[dict], base: list[dict], new_label: str, base_label: str,
+                       alpha: float = 0.05):
+    """A variant of a model against the model itself, as the exercises ask it.
+
+    ``new`` and ``base`` are seed records of the same seeds. Returns ``(table, reading)``: the
+    table has one row per seed with the validation and test NDCG@10 of each; the reading gives
+    the paired test of the per-user test NDCG@10 averaged over the seeds (``paired_test``) and
+    the verdict it allows (``verdict_word``), e.g. "mean-pooling minus max-pooling, test
+    NDCG@10 per user: -0.004 [-0.010, +0.002], Wilcoxon p 0.21: the test cannot tell them
+    apart"."""
+    import pandas as pd
+
+    if sorted(r["seed"] for r in new) != sorted(r["seed"] for r in base):
+        raise ValueError("the variant and its base must have the same seeds")
+    by_seed = {r["seed"]: r for r in base}
+    table = pd.DataFrame(
+        {f"{lab} {part}": [rec[part]["NDCG@10"] for rec in runs]
+         for lab, runs in ((new_label, new), (base_label, [by_seed[r["seed"]] for r in new]))
+         for part in ("valid", "test")},
+        index=pd.Index([r["seed"] for r in new], name="seed"))
+    t = paired_test(per_user_mean(new), per_user_mean(base))
+    word = verdict_word(t["diff"], t["p"], alpha)
+    verdict = {"better": f"{new_label} is better", "worse": f"{new_label} is worse"}.get(
+        word, "the test cannot tell them apart")
+    reading = (f"{new_label} minus {base_label}, test NDCG@10 per user: {t['diff']:+.3f} "
+               f"[{t['ci'][0]:+.3f}, {t['ci'][1]:+.3f}], Wilcoxon p {t['p']:.2g}: {verdict}")
+    return table, reading
 
 
 def fair_comparison(records: dict, alpha: float = 0.05) -> dict:

@@ -60,6 +60,11 @@ def test_committed_notebook_is_clean(path):
             shown = out.get("text", "") + out.get("data", {}).get("text/plain", "")
             bare = [ln for ln in shown.splitlines() if DICT_REPR.search(ln) and "Error" not in ln]
             assert not bare, bare[:3]
+            # a cell whose last line returns a value (glue_fact's string, a list of names)
+            # shows its repr, quotes and brackets included: end such a cell with an assignment
+            if out.output_type == "execute_result":
+                plain = out.get("data", {}).get("text/plain", "").strip()
+                assert not (plain[:1] in "'\"[" and plain[-1:] in "'\"]"), (cell.source[-80:], plain[:80])
 
 
 @pytest.fixture(scope="session")

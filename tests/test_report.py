@@ -206,3 +206,32 @@ def test_point_labels_never_overlap():
         for b in range(a + 1, 4):
             assert not boxes[a].overlaps(boxes[b])
     plt.close(fig)
+
+
+def test_variant_comparison_tabulates_each_seed_and_reads_the_paired_test():
+    from recsys_lib.report import variant_comparison
+
+    rng = np.random.default_rng(1)
+    base_users = rng.random(400) * 0.2
+
+    def runs(shift, valid):
+        out = []
+        for s in (0, 1, 2):
+            r = _record(s, valid + s / 100)
+            r["test"] = dict(r["test"])
+            r["test"]["NDCG@10"] = float(np.mean(base_users + shift))
+            r["per_user_test_ndcg"] = list(base_users + shift + rng.normal(0, 1e-3, 400))
+            out.append(r)
+        return out
+
+    base = runs(0.0, 0.10)
+    table, reading = variant_comparison(runs(0.05, 0.12), base, "wide", "narrow")
+    assert list(table.index) == [0, 1, 2]
+    assert list(table.columns) == ["wide valid", "wide test", "narrow valid", "narrow test"]
+    assert table.loc[2, "wide valid"] == pytest.approx(0.14)
+    assert reading.startswith("wide minus narrow, test NDCG@10 per user: +0.050")
+    assert reading.endswith("wide is better")
+    _, same = variant_comparison(runs(0.0, 0.1), base, "wide", "narrow")
+    assert same.endswith("the test cannot tell them apart")
+    with pytest.raises(ValueError, match="same seeds"):
+        variant_comparison(runs(0.0, 0.1)[:2], base, "wide", "narrow")
