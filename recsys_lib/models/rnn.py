@@ -310,10 +310,10 @@ class GRU4Rec(_ChunkedSequenceRecommender):
     @dataclass(frozen=True)
     class Config(TrainConfig):
         L: int = param(20, low=1, doc="window length")
-        dim: int = param(64, low=1, doc="item embedding size")
-        units: int = param(100, low=1, doc="recurrent state size")
+        dim: int = param(256, low=1, doc="item embedding size")
+        units: int = param(50, low=1, doc="recurrent state size")
         cell: str = param("gru", choices=("gru", "lstm"))
-        dropout: float = param(0.25, low=0, high=0.99, doc="dropout on the input embedding")
+        dropout: float = param(0.1, low=0, high=0.99, doc="dropout on the input embedding")
         stride: int | None = param(None, low=1, none_ok=True, doc="default L // 2")
         epochs: int = param(40, low=1)
         batch_size: int = param(128, low=1)
