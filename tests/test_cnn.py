@@ -202,8 +202,9 @@ def test_content_cnn_bpr_loss_by_hand_and_shapes():
     ``-mean log sigmoid(x_ui - x_uj)`` of the network's own scores (no L2 here), the scores
     keep their shape, and an unknown loss is refused by name."""
     split = _block_split()
-    m = ContentCNN(dim=4, filters=4, word_dim=4, l2=0.0, epochs=1, batch_size=64, seed=0,
-                   loss="bpr").fit(split)
+    m = ContentCNN(
+        dim=4, filters=4, word_dim=4, l2=0.0, epochs=1, batch_size=64, seed=0, loss="bpr"
+    ).fit(split)
     assert m.score(np.arange(3)).shape == (3, split.num_items)
     assert m.examples_per_epoch == len(split.train) * m.negatives
     net = m.net_
@@ -211,7 +212,7 @@ def test_content_cnn_bpr_loss_by_hand_and_shapes():
     x_ui = net({"user": u, "item": i}).numpy()
     x_uj = net({"user": u, "item": j}).numpy()
     expected = -np.mean(np.log(1.0 / (1.0 + np.exp(-(x_ui - x_uj)))))
-    net.compile(optimizer=keras.optimizers.SGD(0.0))      # a step that leaves the weights alone
+    net.compile(optimizer=keras.optimizers.SGD(0.0))  # a step that leaves the weights alone
     loss = net.train_step(({"user": u, "item": i, "neg": j}, np.ones(3, np.float32)))["loss"]
     assert float(loss) == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="loss"):

@@ -279,16 +279,18 @@ def test_set_defaults_rewrites_only_the_tuned_literals():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "set_defaults", ROOT / "benchmarks" / "set_defaults.py")
+        "set_defaults", ROOT / "benchmarks" / "set_defaults.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     best = {"units": 12, "dropout": 0.99, "dim": 512}
     path, source, changes = mod.new_source("gru4rec", best)
     assert path.name == "rnn.py" and set(changes) == set(best)
     old = path.read_text()
-    changed = [line for line in difflib.ndiff(old.splitlines(), source.splitlines())
-               if line[:1] in "+-"]
-    assert len(changed) == 2 * len(best)                # one line out, one in, per setting
+    changed = [
+        line for line in difflib.ndiff(old.splitlines(), source.splitlines()) if line[:1] in "+-"
+    ]
+    assert len(changed) == 2 * len(best)  # one line out, one in, per setting
     nodes = mod._config_params(source, "GRU4Rec")
     assert {k: ast.literal_eval(nodes[k]) for k in best} == best
     with pytest.raises(ValueError, match="no class"):
