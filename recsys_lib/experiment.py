@@ -171,3 +171,27 @@ def trained_model(name: str, split, seed: int = 0, dataset: str = "ml-100k",
                                 return_model=True)
     model.restored_from_store_ = False
     return {**rec, "cached": False}, model
+
+
+def recent_share_split(split, share: float):
+    """``split`` with each user's training history cut to its most recent ``share`` (the
+    positions from ``floor(n * (1 - share))`` on, in time order); validation and test are
+    unchanged. Chapter 10's learning curve is measured on these splits, and a stored record
+    tagged ``-history<percent>`` was made on one (the tests rebuild it to check the record's
+    fingerprint). ``share = 1`` returns ``split`` itself."""
+    import math
+    from dataclasses import replace
+
+    import numpy as np
+
+    if not (isinstance(share, (int, float)) and 0 < share <= 1) or math.isnan(share):
+        raise ValueError(f"share must be in (0, 1], got {share!r}")
+    if share == 1:
+        return split
+    train = split.train
+    ordered = train.sort_values(["user_id", "timestamp"], kind="stable")
+    position = ordered.groupby("user_id").cumcount().reindex(train.index)  # 0 = oldest
+    length = train.groupby("user_id")["item_id"].transform("size")
+    kept = train[position >= np.floor(length * (1 - share))]
+    return replace(split, train=kept.sort_values(["user_id", "timestamp"], kind="stable")
+                   .reset_index(drop=True), _cache={})

@@ -127,8 +127,8 @@ def test_one_models_default_or_space_keeps_its_module_neighbours_current(tmp_pat
     # GRU4Rec's space (its dropout list is its own)
     q.write_text(
         rsrc.replace(
-            '"dropout": [0.0, 0.1, 0.25, 0.5, 0.75, 0.9],',
-            '"dropout": [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95],',
+            '"dropout": [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99],',
+            '"dropout": [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99],',
             1,
         )
     )

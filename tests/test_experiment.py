@@ -90,13 +90,40 @@ def test_run_experiment_records_history_and_returns_the_model():
 def test_stored_seed_results_are_current(ml100k_split):
     """Every stored seed record must match today's code, settings and data; otherwise the
     chapters would silently retrain. Rerun ``make book`` to refresh stale ones."""
+    import re
+
+    from recsys_lib.experiment import recent_share_split
+
     stale = []
     for path in sorted((ROOT / "results" / "ml-100k" / "seeds").glob("*.json")):
         rec = json.loads(path.read_text())
+        # a learning-curve point (chapter 10) was made on the most recent share of each history
+        share = re.search(r"-history(\d+)-seed\d+\.json$", path.name)
+        data = (
+            recent_share_split(ml100k_split, int(share.group(1)) / 100) if share else ml100k_split
+        )
         if "fingerprint" not in rec or "overrides" not in rec:
             stale.append(f"{path.name} (no fingerprint)")
         elif rec["fingerprint"] != fingerprint(
-            rec["model"], ml100k_split, rec["seed"], rec["overrides"], rec.get("strategy")
+            rec["model"], data, rec["seed"], rec["overrides"], rec.get("strategy")
         ):
             stale.append(path.name)
     assert not stale, f"stale stored results, rerun `make book`: {stale}"
+
+
+def test_recent_share_split_keeps_the_latest_films_and_refuses_bad_shares():
+    from recsys_lib.experiment import recent_share_split
+
+    split = _block_split()
+    half = recent_share_split(split, 0.5)
+    for u, g in split.train.groupby("user_id"):
+        kept = half.train[half.train.user_id == u]
+        n = len(g)
+        assert len(kept) == n - n // 2  # floor(n * 0.5) oldest dropped
+        latest = g.sort_values("timestamp", kind="stable").tail(len(kept))
+        assert sorted(kept.item_id) == sorted(latest.item_id)
+    assert half.valid.equals(split.valid) and half.test.equals(split.test)
+    assert recent_share_split(split, 1.0) is split
+    for bad in (0, -0.5, 1.5, float("nan"), "half"):
+        with pytest.raises(ValueError, match="share"):
+            recent_share_split(split, bad)
