@@ -64,7 +64,8 @@ def test_committed_notebook_is_clean(path):
             # shows its repr, quotes and brackets included: end such a cell with an assignment
             if out.output_type == "execute_result":
                 plain = out.get("data", {}).get("text/plain", "").strip()
-                assert not (plain[:1] in "'\"[" and plain[-1:] in "'\"]"), (
+                quoted = len(plain) >= 2 and plain[0] in "'\"[" and plain[-1] in "'\"]"
+                assert not quoted, (
                     cell.source[-80:],
                     plain[:80],
                 )
