@@ -15,7 +15,7 @@ from .utils import set_seed
 
 __all__ = ["run_experiment", "cached_experiment", "fingerprint", "results_dir",
            "load_split", "write_json", "record_path", "stored_record", "strategy_label",
-           "trained_model"]
+           "trained_model", "variant_records", "recent_share_split"]
 
 
 def results_dir() -> Path:
@@ -171,6 +171,31 @@ def trained_model(name: str, split, seed: int = 0, dataset: str = "ml-100k",
                                 return_model=True)
     model.restored_from_store_ = False
     return {**rec, "cached": False}, model
+
+
+def variant_records(name: str, split, overrides: dict, tag: str, profile: str = "full",
+                    seeds=(0, 1, 2), dataset: str = "ml-100k") -> list[dict]:
+    """The seed records of a variant of ``name``: the registry's settings changed by
+    ``overrides``, stored under ``tag`` (e.g. ``"-meanpool"``) beside the model's own records.
+
+    In the ``"full"`` profile each seed is ``cached_experiment``: read when its stored record's
+    fingerprint matches, trained and stored otherwise. In another profile (a chapter's
+    ``"smoke"`` run) it is one run of seed 0 with ``overrides`` and then the profile's short
+    settings (``registry.profile_overrides``), neither read nor stored, so that a quick check
+    never replaces a real record. The chapters' exercises compare a variant with the model's
+    own seeds through ``report.variant_comparison``.
+    """
+    from .registry import profile_overrides
+
+    if not tag:
+        raise ValueError("a variant needs a tag, so that it does not overwrite the model's "
+                         "own records")
+    if profile != "full":
+        quick = {**overrides, **profile_overrides(name, profile)}
+        return [run_experiment(name, split, seed=0, dataset=dataset, overrides=quick,
+                               store=False)]
+    return [cached_experiment(name, split, seed=int(s), dataset=dataset, overrides=overrides,
+                              tag=tag) for s in seeds]
 
 
 def recent_share_split(split, share: float):

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 __all__ = ["variant_comparison", "settings_text", "baseline_table", "long_tail_share", "load_seed_records", "summarise", "paired_test",
-           "holm", "against_best_baseline", "fair_comparison", "per_user_mean", "verdict_word",
+           "holm", "against_best_baseline", "fair_comparison", "book_comparison", "per_user_mean", "verdict_word",
            "registered_records", "results_table", "seed_band", "split_line", "provenance"]
 
 from .metrics import METRICS as _NAMES  # noqa: E402
@@ -311,6 +311,18 @@ def fair_comparison(records: dict, alpha: float = 0.05) -> dict:
         out["sequence vs general"] = against_best_baseline(records, names("general", True),
                                                            names("sequence", False), alpha)
     return out
+
+
+def book_comparison(records: dict, results_root, dataset: str = "ml-100k",
+                    alpha: float = 0.05) -> dict:
+    """``fair_comparison`` over every model with stored records (chapter 8's families), with a
+    chapter's own ``records`` in place of the stored ones of the same models.
+
+    A chapter that tests its models against their simple rival reads its verdicts here, so
+    that a pair has one verdict, with one Holm correction, in every chapter: a smaller family
+    of tests would give the same pair a smaller adjusted p-value in one chapter than in another.
+    """
+    return fair_comparison({**registered_records(results_root, dataset), **records}, alpha)
 
 
 def split_line(split) -> str:

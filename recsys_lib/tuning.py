@@ -213,17 +213,25 @@ def study_file(name: str, split, seed: int = 0, trials: int = TRIALS,
 
 def search_progress(name: str, split, seed: int = 0, trials: int = TRIALS,
                     dataset: str = "ml-100k") -> int:
-    """Trials finished (run to the end or stopped early) by today's search of ``name``."""
-    import optuna
+    """Trials finished (run to the end or stopped early) by today's search of ``name``.
+
+    The study is read through SQLite in read-only mode, not through Optuna: loading a study
+    with Optuna opens it for writing (and rewrites the file's header), which would change a
+    committed study, or race a search that is writing it, just by reading it."""
+    import sqlite3
 
     path = study_file(name, split, seed, trials, dataset)
     if not path.exists():
         return 0
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # the file's stem is the study's name, as tune() names both
-    study = optuna.load_study(study_name=path.stem, storage=f"sqlite:///{path}")
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return sum(t.state in finished for t in study.trials)
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        # the file's stem is the study's name, as tune() names both
+        (n,) = con.execute(
+            "SELECT COUNT(*) FROM trials JOIN studies USING (study_id) WHERE study_name = ? "
+            "AND state IN ('COMPLETE', 'PRUNED')", (path.stem,)).fetchone()
+    finally:
+        con.close()
+    return int(n)
 
 
 #: the line ``EarlyStoppingRecommender`` prints after each validation check when ``verbose``

@@ -127,3 +127,32 @@ def test_recent_share_split_keeps_the_latest_films_and_refuses_bad_shares():
     for bad in (0, -0.5, 1.5, float("nan"), "half"):
         with pytest.raises(ValueError, match="share"):
             recent_share_split(split, bad)
+
+
+def test_variant_records_store_the_full_profile_and_never_a_quick_run(tmp_path, monkeypatch):
+    from recsys_lib.experiment import variant_records
+    from recsys_lib.registry import profile_overrides
+
+    monkeypatch.setenv("RECSYS_RESULTS", str(tmp_path))
+    split = _block_split()
+    seeds_dir = tmp_path / "toy" / "seeds"
+    runs = variant_records("ease", split, {"l2": 1.0}, "-l2_1", seeds=(0, 1), dataset="toy")
+    assert [r["seed"] for r in runs] == [0, 1] and not any(r["cached"] for r in runs)
+    assert sorted(p.name for p in seeds_dir.glob("*.json")) == [
+        "ease-l2_1-seed0.json",
+        "ease-l2_1-seed1.json",
+    ]
+    again = variant_records("ease", split, {"l2": 1.0}, "-l2_1", seeds=(0, 1), dataset="toy")
+    assert all(r["cached"] for r in again)
+    assert [r["test"] for r in again] == [r["test"] for r in runs]
+
+    # a quick (smoke-profile) run is one seed with the profile's short settings, not stored
+    quick = variant_records(
+        "bpr", split, {"l2": 0.0}, "-l2_0", profile="tiny", seeds=(0, 1, 2), dataset="toy"
+    )
+    assert len(quick) == 1 and quick[0]["seed"] == 0
+    assert quick[0]["overrides"] == {"l2": 0.0, **profile_overrides("bpr", "tiny")}
+    assert not list(seeds_dir.glob("bpr*"))
+
+    with pytest.raises(ValueError, match="tag"):
+        variant_records("ease", split, {"l2": 1.0}, "", dataset="toy")
