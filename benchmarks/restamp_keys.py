@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import recsys_lib.keys as keys
-from recsys_lib.experiment import load_split
+from recsys_lib.experiment import load_split, record_split
 from recsys_lib.registry import MODELS, entry
 from recsys_lib.tuning import TRIALS, tuning_key
 
@@ -56,17 +56,28 @@ def old_keys(rev: str):
     return mod
 
 
+#: what ``tuning_key`` reads from ``recsys_lib.keys`` when it is called
+TUNING_PARTS = ("behaviour_key", "_function_code_hash", "package_versions", "NUMERIC_ENV")
+
+
 @contextmanager
 def tuning_under(old):
-    """``tuning_key`` computed with the old scheme's code hash (the call is that of
-    ``keys.py`` before 7ae260b, whose ``behaviour_key`` took ``blank_defaults``; a later scheme
-    change adapts this line to the signature it replaces)."""
-    saved = keys.behaviour_key
-    keys.behaviour_key = lambda m, **_: old.behaviour_key(m, blank_defaults=True)
+    """``tuning_key`` computed with the old scheme: each part it reads from ``keys`` (at call
+    time) is the old module's. A scheme whose ``behaviour_key`` took ``blank_defaults`` (before
+    7ae260b) blanked the defaults for a search's key, as today's always does."""
+    import inspect
+
+    saved = {a: getattr(keys, a) for a in TUNING_PARTS}
+    for a in TUNING_PARTS:
+        if hasattr(old, a):
+            setattr(keys, a, getattr(old, a))
+    if "blank_defaults" in inspect.signature(old.behaviour_key).parameters:
+        keys.behaviour_key = lambda m, **_: old.behaviour_key(m, blank_defaults=True)
     try:
         yield
     finally:
-        keys.behaviour_key = saved
+        for a, v in saved.items():
+            setattr(keys, a, v)
 
 
 def main(argv=None) -> int:
@@ -94,7 +105,8 @@ def main(argv=None) -> int:
         if name not in MODELS:
             stale.append(f"{path.name}: {name} is not registered")
             continue
-        parts = (name, split, seed, rec.get("overrides") or {}, rec.get("strategy"))
+        data = record_split(split, path.name)  # a learning-curve point has its own split
+        parts = (name, data, seed, rec.get("overrides") or {}, rec.get("strategy"))
         was = old.fingerprint(*parts)
         if rec.get("fingerprint") != was:
             stale.append(f"{path.name}: stale under the old scheme too")

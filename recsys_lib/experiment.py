@@ -15,7 +15,8 @@ from .utils import set_seed
 
 __all__ = ["run_experiment", "cached_experiment", "fingerprint", "results_dir",
            "load_split", "write_json", "record_path", "stored_record", "strategy_label",
-           "trained_model", "variant_records", "recent_share_split"]
+           "trained_model", "variant_records", "recent_share_split",
+           "record_split"]
 
 
 def results_dir() -> Path:
@@ -220,3 +221,14 @@ def recent_share_split(split, share: float):
     kept = train[position >= np.floor(length * (1 - share))]
     return replace(split, train=kept.sort_values(["user_id", "timestamp"], kind="stable")
                    .reset_index(drop=True), _cache={})
+
+
+def record_split(split, filename: str):
+    """The split a stored seed record named ``filename`` was made on: for a learning-curve
+    point tagged ``-history<percent>`` (chapter 10), the most recent share of each history
+    (``recent_share_split``); otherwise ``split`` itself. Whoever checks a stored record's
+    fingerprint (the tests, ``benchmarks/restamp_keys.py``) rebuilds its split here."""
+    import re
+
+    share = re.search(r"-history(\d+)-seed\d+\.json$", str(filename))
+    return recent_share_split(split, int(share.group(1)) / 100) if share else split

@@ -90,18 +90,13 @@ def test_run_experiment_records_history_and_returns_the_model():
 def test_stored_seed_results_are_current(ml100k_split):
     """Every stored seed record must match today's code, settings and data; otherwise the
     chapters would silently retrain. Rerun ``make book`` to refresh stale ones."""
-    import re
-
-    from recsys_lib.experiment import recent_share_split
+    from recsys_lib.experiment import record_split
 
     stale = []
     for path in sorted((ROOT / "results" / "ml-100k" / "seeds").glob("*.json")):
         rec = json.loads(path.read_text())
         # a learning-curve point (chapter 10) was made on the most recent share of each history
-        share = re.search(r"-history(\d+)-seed\d+\.json$", path.name)
-        data = (
-            recent_share_split(ml100k_split, int(share.group(1)) / 100) if share else ml100k_split
-        )
+        data = record_split(ml100k_split, path.name)
         if "fingerprint" not in rec or "overrides" not in rec:
             stale.append(f"{path.name} (no fingerprint)")
         elif rec["fingerprint"] != fingerprint(
