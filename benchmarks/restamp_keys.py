@@ -10,8 +10,9 @@ scheme its key is today's key. This script checks each committed result record, 
 published model file and tuning search against the old scheme (``keys.py`` as it was at
 ``REV``, everything else as it is now), and for those that are current writes the new key in
 their place: it replaces the old key in every text file under ``results/`` and
-``book/_generated/``, renames the files named by it (model weights, Optuna studies) and the
-study inside each study file. Anything that is not current under the old scheme is listed and
+``book/_generated/``, renames the files named by it (published model weights, this checkout's
+model store, Optuna studies, also those of a search still under way) and the study inside
+each study file. Anything that is not current under the old scheme is listed and
 left alone (it was stale before the change, and is stale after it).
 
 ``keys.py`` must not be part of any key itself (no model module imports it); the script
@@ -31,12 +32,15 @@ from pathlib import Path
 
 import recsys_lib.keys as keys
 from recsys_lib.experiment import load_split, record_split
+from recsys_lib.model_store import store_dir
 from recsys_lib.registry import MODELS, entry
 from recsys_lib.tuning import TRIALS, tuning_key
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
 TEXT_DIRS = (RESULTS, ROOT / "book" / "_generated")
+#: this checkout's model store (``recsys_lib.model_store``), whose file names hold the key
+STORE = store_dir()
 
 
 def old_keys(rev: str):
@@ -124,6 +128,19 @@ def main(argv=None) -> int:
             continue
         mapping[was] = tuning_key(name, split, seed, budget)
 
+    # a search still under way has a study but no record yet: its file is named by its key
+    finished = {json.loads(p.read_text())["model"] for p in tuned}
+    for path in sorted((RESULTS / args.dataset / "tuning" / "studies").glob("*.db")):
+        name, _, key = path.stem.rpartition("-")
+        if name in finished or name not in MODELS:
+            continue
+        with tuning_under(old):
+            was = tuning_key(name, split)
+        if key != was:
+            stale.append(f"tuning/studies/{path.name}: stale under the old scheme too")
+            continue
+        mapping[was] = tuning_key(name, split)
+
     moved = {a: b for a, b in mapping.items() if a != b}
     print(f"{len(mapping)} current keys, {len(moved)} change under the new scheme")
     for line in stale:
@@ -144,7 +161,7 @@ def main(argv=None) -> int:
                 path.write_text(new, encoding="utf-8")
                 n_text += 1
     n_files = 0
-    for path in sorted(RESULTS.rglob("*")):
+    for path in sorted([*RESULTS.rglob("*"), *STORE.glob("*.npz")]):
         hit = next((a for a in moved if a in path.name), None)
         if hit is None or not path.is_file():
             continue

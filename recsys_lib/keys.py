@@ -15,7 +15,9 @@
   comments, docstrings and layout, so an edit to those keeps every record current, while any
   change to what the code does changes the key. It also blanks config defaults and the values
   of search spaces, which the config holds by value: setting one model's tuned defaults, or
-  widening its space, leaves the other models of its module current. Code that only reads
+  widening its space, leaves the other models of its module current; and it drops a config
+  class's field declarations, so that declaring an inherited field (to set its default) does
+  not re-key the module either. Code that only reads
   records (tables, plots, the command line) is not part of the key.
 
 Two runs with the same fingerprint give the same numbers (training is deterministic on one
@@ -66,12 +68,26 @@ def _blank_space(node) -> None:
                                  for k, v in zip(stmt.value.keys, stmt.value.values)]
 
 
+def _drop_fields(node) -> None:
+    """In a config class (``class Config``), drop the field declarations made with
+    ``param(...)``: a key holds the config by value (every field, declared here or inherited),
+    so the declaration adds nothing, and declaring an inherited field to set its own default
+    (a search's optimum for ``lr``, say) must not re-key the module's other models."""
+    if node.name != "Config":
+        return
+    keep = [stmt for stmt in node.body
+            if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.value, ast.Call)
+                    and isinstance(stmt.value.func, ast.Name) and stmt.value.func.id == "param")]
+    node.body = keep or [ast.Pass()]
+
+
 def normalised_code(source: str, blank_settings: bool = False) -> str:
     """``source`` as a syntax-tree dump with docstrings removed (comments never reach it).
 
     With ``blank_settings`` two kinds of value are replaced by ``None``: the default of every
     config field (the first argument of a ``param(...)`` call) and the values tried of every
-    config's search ``space``. Both keys use this. A result's fingerprint holds its model's
+    config's search ``space``; and a ``Config`` class's field declarations (``param(...)``)
+    are dropped, since the config is keyed by value. Both keys use this. A result's fingerprint holds its model's
     config by value, so another model's default in the same module is not part of it; and a
     search sets defaults (its optimum) and widens spaces, which must not make the records and
     searches of the module's other models stale. A tuning key holds its own model's settings
@@ -84,6 +100,7 @@ def normalised_code(source: str, blank_settings: bool = False) -> str:
             node.args[0] = ast.Constant(None)
         if blank_settings and isinstance(node, ast.ClassDef):
             _blank_space(node)
+            _drop_fields(node)
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
             if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
