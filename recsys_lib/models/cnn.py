@@ -514,15 +514,16 @@ class Caser(SequenceRecommender):
 
     @dataclass(frozen=True)
     class Config(TrainConfig):
-        L: int = param(9, low=1, doc="recent items read")
-        dim: int = param(50, low=1, doc="embedding size d")
-        n_v: int = param(2, low=0, doc="vertical filters")
+        L: int = param(15, low=1, doc="recent items read")
+        dim: int = param(100, low=1, doc="embedding size d")
+        n_v: int = param(4, low=0, doc="vertical filters")
         n_h: int = param(16, low=0, doc="horizontal filters per height")
-        dropout: float = param(0.5, low=0, high=0.99)
+        dropout: float = param(0.0, low=0, high=0.99)
         pooling: str = param("max", choices=("max", "mean"))
         loss: str = param("ce", choices=("ce", "bce"), doc="full softmax or the paper's BCE")
         negatives: int = param(3, low=1, doc="sampled negatives for loss='bce'")
         l2: float = param(0.0, low=0)
+        lr: float = param(0.001, low=0, low_open=True, doc="Adam's learning rate")
         space = {"L": [2, 3, 5, 9, 15, 25], "dim": [16, 25, 50, 100, 200],
                  "n_h": [4, 8, 16, 32, 64], "n_v": [1, 2, 4, 8, 16],
                  "dropout": [0.0, 0.1, 0.25, 0.5, 0.75], "lr": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}
