@@ -274,7 +274,7 @@ class ContentCNNNet(TrainStep, keras.Model):
 
     def train_step(self, data):
         """Binary cross-entropy on (user, item, 0/1 label), or with ``loss="bpr"`` BPR on
-        (user, watched item, sampled item) triples, ``-log sigmoid(x_ui - x_uj)``; plus the
+        (user, rated item, sampled item) triples, ``-log sigmoid(x_ui - x_uj)``; plus the
         L2 penalties."""
         inputs, labels = data
         with tf.GradientTape() as tape:
