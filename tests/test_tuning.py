@@ -270,6 +270,27 @@ def test_keys_ignore_config_defaults_and_space_values_but_not_other_code():
     assert blank(a) != blank(more)  # which settings a record lists
 
 
+def test_keys_drop_a_config_classs_field_declarations():
+    """A ``Config`` class's ``param(...)`` declarations are not hashed (the config is keyed by
+    value, every field, declared or inherited): declaring an inherited field to give it its
+    own default (a search's optimum) leaves the module's key alone; other code in the class
+    still counts."""
+    from recsys_lib.keys import normalised_code
+
+    base = (
+        "class M:\n    class Config(TrainConfig):\n        k: int = param(5, low=1)\n"
+        "        space = {'k': [1, 5]}\n"
+    )
+    declared = base.replace("        space", "        lr: float = param(1e-3, low=0)\n        space")
+    method = base + "\n        def check(self):\n            raise ValueError('k')\n"
+    blank = lambda s: normalised_code(s, blank_settings=True)  # noqa: E731
+    assert blank(base) == blank(declared)
+    assert normalised_code(base) != normalised_code(declared)
+    assert blank(method) != blank(base)
+    elsewhere = base.replace("class Config", "class Other")  # only a class named Config
+    assert blank(elsewhere) != blank(elsewhere.replace("low=1", "low=2"))
+
+
 def test_set_defaults_rewrites_only_the_tuned_literals():
     """benchmarks/set_defaults.py edits the first argument of each tuned ``param`` and nothing
     else: the new source differs from the old in exactly those literals, and the copied
