@@ -159,6 +159,7 @@ class ItemOnlyCNN(EarlyStoppingRecommender):
         negatives: int = param(4, low=1, doc="sampled negatives per interaction")
         epochs: int = param(80, low=1)
         batch_size: int = param(32, low=1)
+        lr: float = param(3e-3, low=0, low_open=True, doc="Adam's learning rate")
         eval_every: int = param(5, low=1)
         patience: int = param(4, low=1)
         # the article fixes the layers (64 filters of width 3, Dense 32): what is left to
