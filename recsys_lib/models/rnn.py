@@ -179,6 +179,7 @@ class ArticleLSTM(_ChunkedSequenceRecommender):
         negatives: int = param(4, low=1, doc="sampled negatives per trained position")
         stride: int | None = param(None, low=1, none_ok=True, doc="default L // 2")
         epochs: int = param(40, low=1)
+        lr: float = param(3e-3, low=0, low_open=True, doc="Adam's learning rate")
         batch_size: int = param(128, low=1)
         space = {"L": [5, 10, 20, 50, 100], "units": [16, 32, 64, 128, 256],
                  "dim": [16, 32, 64, 128, 256], "dropout": [0.0, 0.1, 0.2, 0.4, 0.6],
