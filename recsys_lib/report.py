@@ -20,6 +20,14 @@ from .metrics import METRICS as _NAMES  # noqa: E402
 METRICS = tuple(f"{m}@10" for m in _NAMES)
 
 
+def and_list(items) -> str:
+    """``["a", "b", "c"]`` as ``"a, b and c"``: a list as a sentence reads it."""
+    items = [str(x) for x in items]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def settings_text(settings: dict | None) -> str:
     """``{"L": 9, "lr": 0.001}`` as ``"L = 9, lr = 0.001"``: settings as a reader reads them,
     not a Python dict (``"(none)"`` for no settings)."""

@@ -235,3 +235,12 @@ def test_variant_comparison_tabulates_each_seed_and_reads_the_paired_test():
     assert same.endswith("the test cannot tell them apart")
     with pytest.raises(ValueError, match="same seeds"):
         variant_comparison(runs(0.0, 0.1)[:2], base, "wide", "narrow")
+
+
+def test_and_list_reads_as_a_sentence():
+    from recsys_lib.report import and_list
+
+    assert and_list([]) == ""
+    assert and_list(["Caser"]) == "Caser"
+    assert and_list(["Caser", "GRU4Rec"]) == "Caser and GRU4Rec"
+    assert and_list(["a", "b", "c"]) == "a, b and c"
