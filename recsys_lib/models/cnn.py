@@ -165,7 +165,7 @@ class ItemOnlyCNN(EarlyStoppingRecommender):
         # the article fixes the layers (64 filters of width 3, Dense 32): what is left to
         # tune is how it is trained
         space = {"negatives": [1, 2, 4, 8, 16], "lr": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
-                 "batch_size": [8, 32, 128, 512]}
+                 "batch_size": [2, 8, 32, 128, 512]}
 
     def __init__(self, config=None, seed: int = 0, items: pd.DataFrame | None = None, **kw):
         super().__init__(config, seed=seed, **kw)
