@@ -321,7 +321,7 @@ class ContentCNN(EarlyStoppingRecommender):
         batch_size: int = param(4096, low=1)
         lr: float = param(5e-3, low=0, low_open=True)
         # an order-blind model has no history length; its width is dim and the filter count
-        space = {"dim": [16, 32, 64, 128, 256, 512], "filters": [16, 32, 64, 128, 256],
+        space = {"dim": [16, 32, 64, 128, 256, 512, 1024], "filters": [16, 32, 64, 128, 256],
                  "dropout": [0.0, 0.1, 0.25, 0.5, 0.75], "l2": [0.0, 1e-6, 1e-5, 1e-4, 1e-3],
                  "negatives": [1, 2, 4, 8], "lr": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}
 
