@@ -449,7 +449,9 @@ def test_checked_cells_hold_no_processor_dependent_training_figures():
     band = [c for c in _checked(nb) if "seed_band" in c.source]
     assert len(band) == 1
     lines = "".join(o.get("text", "") for o in band[0].outputs).strip().splitlines()
-    assert len(lines) == 3 and all(ln.endswith("True") for ln in lines), lines
+    assert len(lines) == 3 and all(
+        ln.endswith("is inside the band of the stored seeds") for ln in lines
+    ), lines
 
 
 def test_the_seed_band_takes_the_cross_machine_spread_and_refuses_a_regression(tmp_path):

@@ -281,7 +281,9 @@ def test_keys_drop_a_config_classs_field_declarations():
         "class M:\n    class Config(TrainConfig):\n        k: int = param(5, low=1)\n"
         "        space = {'k': [1, 5]}\n"
     )
-    declared = base.replace("        space", "        lr: float = param(1e-3, low=0)\n        space")
+    declared = base.replace(
+        "        space", "        lr: float = param(1e-3, low=0)\n        space"
+    )
     method = base + "\n        def check(self):\n            raise ValueError('k')\n"
     blank = lambda s: normalised_code(s, blank_settings=True)  # noqa: E731
     assert blank(base) == blank(declared)
