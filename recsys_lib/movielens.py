@@ -33,7 +33,14 @@ from .download import (DownloadError, cache_lock, check_manifest, clean_stale, d
                        write_manifest)
 
 __all__ = ["GENRES", "MovieLens", "Source", "ML100K_SOURCES", "ML1M_SOURCES",
-           "load_ml100k", "load_ml1m", "load_movielens"]
+           "load_ml100k", "load_ml1m", "load_movielens", "PUBLISHED"]
+
+#: the sizes GroupLens publishes for each dataset (its READMEs; Harper & Konstan 2015): the
+#: book quotes these, and a test checks the loaded ML-100K against them
+PUBLISHED = {
+    "ml-100k": {"ratings": 100_000, "users": 943, "items": 1_682},
+    "ml-1m": {"ratings": 1_000_209, "users": 6_040, "items": 3_706},
+}
 
 
 _RECBOLE_DIR = "recbole/dataset_example/ml-100k/"

@@ -17,7 +17,7 @@ import importlib
 from dataclasses import dataclass, field
 
 __all__ = ["Entry", "MODELS", "register", "unregister", "entry", "make_model", "model_class",
-           "model_config", "profile_overrides", "FAMILIES"]
+           "model_config", "profile_overrides", "FAMILIES", "networks", "VARIANT_OF"]
 
 FAMILIES = ("general", "sequence")
 PROFILES = ("full", "smoke", "tiny")
@@ -60,29 +60,40 @@ class Entry:
 
 #: name -> Entry, in the order of the book
 MODELS: dict[str, Entry] = {}
+#: variant name -> the entry whose network it shares (kept beside ``Entry``, not in it:
+#: ``Entry`` is part of every result's key, and this describes the book, not a training run)
+VARIANT_OF: dict[str, str] = {}
 
 
 def register(name: str, target: str, family: str, chapter: str, label: str | None = None,
              fixed: dict | None = None, smoke: dict | None = None, tiny: dict | None = None,
-             baseline: bool = False, kind: str | None = None) -> Entry:
-    """Add a model under ``name``; ``target`` is ``"module:Class"``."""
+             baseline: bool = False, kind: str | None = None, variant_of: str = "") -> Entry:
+    """Add a model under ``name``; ``target`` is ``"module:Class"``. ``variant_of`` names an
+    entry registered before it whose network it shares, trained another way (a cell, a loss):
+    a chapter that needs one model per network shows the entry, not its variants."""
     if name in MODELS:
         raise ValueError(f"model {name!r} is already registered")
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     if ":" not in target:
         raise ValueError(f"target must be 'module:Class', got {target!r}")
+    if variant_of and variant_of not in MODELS:
+        raise ValueError(f"{name} is a variant of {variant_of!r}, which is not registered "
+                         "(register it first)")
     if kind is None:
         kind = ("sequential baseline" if family == "sequence" else "baseline") if baseline \
             else family
     e = Entry(name, target, family, chapter, label or name, dict(fixed or {}),
               dict(smoke or {}), dict(tiny or {}), baseline, kind)
     MODELS[name] = e
+    if variant_of:
+        VARIANT_OF[name] = variant_of
     return e
 
 
 def unregister(name: str) -> None:
     MODELS.pop(name, None)
+    VARIANT_OF.pop(name, None)
 
 
 def entry(name: str) -> Entry:
@@ -90,6 +101,12 @@ def entry(name: str) -> Entry:
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
     return MODELS[name]
+
+
+def networks(names=None) -> list[str]:
+    """The registered names (or those of ``names``) that are not a variant of another entry:
+    one per network, in the order of the book."""
+    return [n for n in (MODELS if names is None else names) if entry(n).name not in VARIANT_OF]
 
 
 def model_class(name: str):
@@ -140,7 +157,7 @@ register("lstm", _M + "rnn:ArticleLSTM", "sequence", "05_rnn", "article LSTM", k
 register("gru4rec", _M + "rnn:GRU4Rec", "sequence", "05_rnn", "GRU4Rec", kind="RNN",
          smoke=dict(epochs=2), tiny=dict(_SMALL, L=4, dim=8, units=8))
 register("gru4rec-lstm", _M + "rnn:GRU4Rec", "sequence", "05_rnn", "GRU4Rec (LSTM cell)", kind="RNN",
-         fixed=dict(cell="lstm"), smoke=dict(epochs=2), tiny=dict(_SMALL, L=4, dim=8, units=8))
+         variant_of="gru4rec", fixed=dict(cell="lstm"), smoke=dict(epochs=2), tiny=dict(_SMALL, L=4, dim=8, units=8))
 register("cfgan", _M + "gan:CFGAN", "general", "06_gan", "CFGAN", kind="GAN",
          smoke=dict(epochs=2, eval_every=1), tiny=dict(epochs=2, eval_every=1, hidden=8,
                                                        batch_size=16))
@@ -148,13 +165,13 @@ _TINY_ATT = dict(epochs=2, batch_size=512, L=8, dim=8, blocks=1)
 register("sasrec", _M + "attention:SASRec", "sequence", "07_attention", "SASRec (full softmax)", kind="attention",
          fixed=dict(loss="ce", negatives=1), smoke=dict(epochs=2), tiny=_TINY_ATT)
 register("sasrec-bce", _M + "attention:SASRecBCE", "sequence", "07_attention", "SASRec (BCE, 1 negative)",
-         kind="attention", fixed=dict(loss="bce", negatives=1), smoke=dict(epochs=2),
+         kind="attention", variant_of="sasrec", fixed=dict(loss="bce", negatives=1), smoke=dict(epochs=2),
          tiny=_TINY_ATT)
 register("sasrec-sampled", _M + "attention:SASRecSampled", "sequence", "07_attention",
-         "SASRec (sampled softmax)", kind="attention", fixed=dict(loss="sampled"),
+         "SASRec (sampled softmax)", kind="attention", variant_of="sasrec", fixed=dict(loss="sampled"),
          smoke=dict(epochs=2), tiny=dict(_TINY_ATT, negatives=3))
 register("sasrec-gbce", _M + "attention:SASRecGBCE", "sequence", "07_attention", "gSASRec (gBCE)",
-         kind="attention", fixed=dict(loss="gbce"), smoke=dict(epochs=2),
+         kind="attention", variant_of="sasrec", fixed=dict(loss="gbce"), smoke=dict(epochs=2),
          tiny=dict(_TINY_ATT, negatives=3))
 register("bert4rec", _M + "attention:BERT4Rec", "sequence", "07_attention", "BERT4Rec",
          kind="attention", smoke=dict(epochs=2), tiny=_TINY_ATT)

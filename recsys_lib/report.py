@@ -12,7 +12,8 @@ import numpy as np
 
 __all__ = ["variant_comparison", "settings_text", "baseline_table", "long_tail_share", "load_seed_records", "summarise", "paired_test",
            "holm", "against_best_baseline", "fair_comparison", "book_comparison", "per_user_mean", "verdict_word",
-           "registered_records", "results_table", "seed_band", "split_line", "provenance"]
+           "registered_records", "results_table", "seed_band", "split_line", "provenance",
+           "and_list", "best_setting_reading", "seed_mean_ci", "model_table", "CI_N_BOOT"]
 
 from .metrics import METRICS as _NAMES  # noqa: E402
 
@@ -26,6 +27,29 @@ def and_list(items) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def best_setting_reading(best_by, seed_values, setting: str = "L", noun: str = "window") -> str:
+    """Whether the best value of one searched setting stands out from the runner-up.
+
+    ``best_by`` maps each value of ``setting`` to the best validation score of a finished trial
+    with it (a pandas Series, or a dict); ``seed_values`` are the chosen settings' validation
+    scores over the seeds. The best value "stands out" when it leads the runner-up by more than
+    twice the seed-to-seed standard deviation (one seed: a standard deviation of 0). A reading,
+    not a test: a search varies every setting at once.
+    """
+    items = sorted(dict(best_by).items(), key=lambda kv: -kv[1])
+    if len(items) < 2:
+        raise ValueError(f"need at least two values of {setting} to compare, got {len(items)}")
+    (v1, s1), (v2, s2) = items[:2]
+    vals = [float(v) for v in seed_values]
+    sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+    gap = s1 - s2
+    tail = (f"the best {noun}s are within what a change of seed does" if gap <= 2 * sd
+            else f"{setting} = {v1} stands out by more than twice that")
+    return (f"the best {noun}, {setting} = {v1}, leads the next best ({setting} = {v2}) by "
+            f"{gap:.3f}; the seed-to-seed standard deviation of the chosen settings is "
+            f"{sd:.3f}: {tail}")
 
 
 def settings_text(settings: dict | None) -> str:
@@ -106,7 +130,8 @@ def registered_records(results_root, dataset: str = "ml-100k", seeds=(0, 1, 2)) 
 
 def results_table(records: dict):
     """One row per model (its registry label): kind, seeds, and mean ± sd of every metric over
-    the seeds, plus the seed-0 interval of test NDCG@10. ``records`` as ``registered_records``."""
+    the seeds, plus the 95% interval of mean test NDCG@10 over the seeds (``seed_mean_ci``).
+    ``records`` as ``registered_records``."""
     import pandas as pd
 
     from .registry import entry
@@ -126,7 +151,7 @@ def results_table(records: dict):
 
 
 #: what a chapter may state about a model, each formatted one way from ``summarise`` of its
-#: stored records (means over the seeds, the seed-0 bootstrap interval): ``fact`` is the one
+#: stored records (means over the seeds, the interval of the mean over the seeds): ``fact`` is the one
 #: place a model's figure is written, so that it reads the same in every chapter
 FACTS = {
     "test NDCG@10": lambda s: f"{s['test NDCG@10']:.3f}",
@@ -167,9 +192,51 @@ def seed_band(records: list[dict], part: str = "test", metric: str = "NDCG@10",
             "min": float(vals.min()), "max": float(vals.max()), "sd": sd, "seeds": int(vals.size)}
 
 
+#: the bootstrap of every interval the book prints about one model (the records' own setting)
+CI_N_BOOT = 1000
+
+
+def seed_mean_ci(records: list[dict]) -> tuple[float, float]:
+    """The 95% bootstrap interval of a model's mean test NDCG@10, over the users, of each
+    user's value averaged over the seeds: the same values the paired tests compare, so an
+    interval beside a mean over the seeds describes that mean. (One seed: that seed's users.)
+    Records without per-user values fall back to the lowest seed's stored interval."""
+    from .metrics import bootstrap_ci
+
+    if not all("per_user_test_ndcg" in r for r in records):
+        first = min(records, key=lambda r: r["seed"])
+        return tuple(first["test_ci95"]["NDCG@10"])
+    lo, hi = bootstrap_ci(per_user_mean(records), n_boot=CI_N_BOOT, seed=0)
+    return (round(float(lo), 4), round(float(hi), 4))
+
+
+def model_table(records: dict, extra=("params",)):
+    """A chapter's results table: one row per model name of ``records`` (name -> its seed
+    records), numeric, with the seeds, mean validation NDCG@10, mean test HR@10, NDCG@10 and
+    MRR@10 over the seeds, the sample standard deviation of test NDCG@10 over the seeds
+    (NaN for one seed), the 95% interval of that mean (``seed_mean_ci``), and the seed-0
+    values of ``extra`` record fields (``"params"``, ``"coverage@10"``)."""
+    import pandas as pd
+
+    rows = {}
+    for name, recs in records.items():
+        s = summarise(recs)
+        first = min(recs, key=lambda r: r["seed"])
+        rows[name] = {"seeds": s["seeds"], "valid NDCG@10": s["valid NDCG@10"],
+                      "test HR@10": s["test HR@10"], "test NDCG@10": s["test NDCG@10"],
+                      "± sd": s["test NDCG@10 std"],
+                      "95% CI": "[{:.3f}, {:.3f}]".format(*s["test NDCG@10 CI"]),
+                      "test MRR@10": s["test MRR@10"],
+                      **{k: first.get(k, float("nan")) for k in extra}}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "model"
+    return table
+
+
 def summarise(records: list[dict]) -> dict:
-    """Mean and standard deviation over seeds of every validation and test metric, plus the
-    seed-0 record's bootstrap interval, parameters, training time and list statistics."""
+    """Mean and standard deviation over seeds of every validation and test metric, the
+    interval of the mean test NDCG@10 (``seed_mean_ci``), and the seed-0 record's parameters,
+    list statistics and the mean training time."""
     if not records:
         raise ValueError("no records")
     row = {"seeds": len(records)}
@@ -179,7 +246,7 @@ def summarise(records: list[dict]) -> dict:
             row[f"{part} {m}"] = float(np.mean(vals))
             row[f"{part} {m} std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan")
     first = min(records, key=lambda r: r["seed"])
-    row["test NDCG@10 CI"] = tuple(first["test_ci95"]["NDCG@10"])
+    row["test NDCG@10 CI"] = seed_mean_ci(records)
     row["params"] = first["params"]
     row["train seconds"] = float(np.mean([r["train_seconds"] for r in records]))
     row["coverage@10"] = first.get("coverage@10", float("nan"))

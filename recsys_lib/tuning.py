@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 __all__ = ["TRIALS", "tune", "tuning_key", "tuning_path", "tuning_status", "open_edges",
-           "search_space", "load_tuning", "tuning_record", "trials_frame", "best_seconds",
+           "search_space", "edges", "cost_bound_edges", "load_tuning", "tuning_record", "trials_frame", "best_seconds",
            "studies_dir", "study_file", "search_progress"]
 
 #: the search budget of every model: trials of TPE on validation NDCG@10
@@ -156,6 +156,17 @@ def best_seconds(rec: dict) -> float | None:
 
 
 def open_edges(name: str, best: dict, seconds: float | None = None) -> list[str]:
+    """The settings of ``best`` on an open edge of the space (see ``edges``)."""
+    return edges(name, best, seconds)[0]
+
+
+def cost_bound_edges(name: str, best: dict, seconds: float | None = None) -> list[str]:
+    """The settings of ``best`` at the dear end of their list that are not open edges only
+    because one step further would pass the model's time target (see ``edges``)."""
+    return edges(name, best, seconds)[1]
+
+
+def edges(name: str, best: dict, seconds: float | None = None) -> tuple[list[str], list[str]]:
     """Settings of ``best`` at the first or last value of their list (lists are ordered: a
     space may end on a special value, such as ``k = 0`` for "all neighbours") while the
     setting's allowed range continues past it. A bound of the ``param`` (e.g. ``dropout >= 0``)
@@ -167,6 +178,9 @@ def open_edges(name: str, best: dict, seconds: float | None = None) -> list[str]
     not an open edge when ``seconds`` (the chosen trial's training time) times the ratio of the
     next value (``_next_value``) to it exceeds ``seed_seconds``, cost taken as proportional to
     the setting. Without ``seconds`` every edge counts as open.
+
+    Returns ``(open, cost_bound)``: the open edges, and the edges closed by the time target
+    (each as a sentence naming the estimated seconds of the next value).
     """
     import dataclasses
 
@@ -175,7 +189,7 @@ def open_edges(name: str, best: dict, seconds: float | None = None) -> list[str]
     config = entry(name).model_class().Config
     fields = {f.name: f for f in dataclasses.fields(config)}
     target, dearer = getattr(config, "seed_seconds", None), getattr(config, "dearer", ())
-    out = []
+    out, bound = [], []
     for k, values in search_space(name).items():
         if len(values) < 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                       for v in values):
@@ -188,11 +202,15 @@ def open_edges(name: str, best: dict, seconds: float | None = None) -> list[str]
         if v == values[0]:
             out.append(f"{k}={v} is the {'smallest' if v == min(values) else 'first'} value tried")
         elif v == values[-1]:
+            nxt = _next_value(values)
             if (k in dearer and target is not None and seconds is not None
-                    and seconds * _next_value(values) / v > target):
-                continue            # a cost bound: one step further passes the time target
+                    and seconds * nxt / v > target):
+                # a cost bound: one step further passes the time target
+                bound.append(f"{k}={v} is the largest value tried, but {k}={nxt:g} would take "
+                             f"about {seconds * nxt / v:.0f} s a seed, past the {target} s target")
+                continue
             out.append(f"{k}={v} is the {'largest' if v == max(values) else 'last'} value tried")
-    return out
+    return out, bound
 
 
 def studies_dir(dataset: str = "ml-100k") -> Path:

@@ -292,6 +292,40 @@ def test_a_model_registered_at_test_time_reaches_the_results_table(tmp_path, mon
         unregister("tiny-pop")
 
 
+def test_variants_are_named_in_the_registry_and_left_out_of_one_per_network():
+    from recsys_lib.registry import VARIANT_OF, networks
+
+    # every SASRec loss but the full softmax, and GRU4Rec's LSTM cell, share a network
+    assert VARIANT_OF == {
+        "gru4rec-lstm": "gru4rec",
+        "sasrec-bce": "sasrec",
+        "sasrec-sampled": "sasrec",
+        "sasrec-gbce": "sasrec",
+    }
+    one_each = networks()
+    assert "sasrec" in one_each and "gru4rec" in one_each and "bert4rec" in one_each
+    assert not set(one_each) & set(VARIANT_OF)
+    assert networks(["sasrec-bce", "ease"]) == ["ease"]
+    # a variant of a model that is not registered is refused, and leaves nothing behind
+    with pytest.raises(ValueError, match="variant of 'nope', which is not registered"):
+        register(
+            "tiny-x",
+            "recsys_lib.models.baselines:Popularity",
+            "general",
+            "99_test",
+            variant_of="nope",
+        )
+    assert "tiny-x" not in MODELS
+    register(
+        "tiny-v", "recsys_lib.models.baselines:Popularity", "general", "99_test", variant_of="pop"
+    )
+    try:
+        assert "tiny-v" not in networks() and VARIANT_OF["tiny-v"] == "pop"
+    finally:
+        unregister("tiny-v")
+    assert "tiny-v" not in VARIANT_OF
+
+
 # ----------------------------------------------------------------------------- imports
 def test_the_library_has_no_import_cycles():
     modules = sorted(

@@ -202,3 +202,14 @@ def test_real_ml100k_through_the_loader(ml100k):
     assert sorted(ml100k.ratings.rating.unique()) == [1, 2, 3, 4, 5]
     first = ml100k.ratings.iloc[0].tolist()
     assert first == [196, 242, 3, 881250949]  # the first line of u.data: file order is kept
+
+
+def test_the_loaded_ml100k_has_the_sizes_grouplens_publishes(ml100k):
+    from recsys_lib.movielens import PUBLISHED
+
+    want = PUBLISHED["ml-100k"]
+    assert len(ml100k.ratings) == want["ratings"]
+    assert ml100k.ratings.user_id.nunique() == want["users"]
+    assert ml100k.ratings.item_id.nunique() == want["items"]
+    # ML-1M's published sizes are the ones chapter 12 quotes: ten times the ratings
+    assert round(PUBLISHED["ml-1m"]["ratings"] / want["ratings"]) == 10

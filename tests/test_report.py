@@ -76,7 +76,8 @@ def test_summarise_takes_means_and_sample_std_over_seeds():
     assert row["seeds"] == 3
     assert row["test NDCG@10"] == pytest.approx(0.2)
     assert row["test NDCG@10 std"] == pytest.approx(0.1)
-    assert row["test NDCG@10 CI"] == (pytest.approx(0.09), pytest.approx(0.11))  # seed 0's
+    # records without per-user values: the lowest seed's stored interval
+    assert row["test NDCG@10 CI"] == (pytest.approx(0.09), pytest.approx(0.11))
     assert row["train seconds"] == pytest.approx(2.0)
     assert np.isnan(summarise([_record(0, 0.1)])["test NDCG@10 std"])
     with pytest.raises(ValueError):
@@ -153,7 +154,8 @@ def test_a_models_figure_is_written_one_way():
     ]
     assert fact(recs, "test NDCG@10") == "0.200"  # the mean over the seeds
     assert fact(recs, "test NDCG@10 sd") == "0.100"
-    assert fact(recs, "test NDCG@10 95% CI") == "[0.100, 0.200]"  # seed 0's interval
+    # no per-user values in these records: the lowest seed's stored interval
+    assert fact(recs, "test NDCG@10 95% CI") == "[0.100, 0.200]"
     assert fact(recs, "train seconds") == "10"  # mean 10.0: whole seconds
     assert fact(recs[:2], "train seconds") == "8.5"  # under 10 s: one decimal
     assert fact(recs, "params") == "12,345"
@@ -244,3 +246,56 @@ def test_and_list_reads_as_a_sentence():
     assert and_list(["Caser"]) == "Caser"
     assert and_list(["Caser", "GRU4Rec"]) == "Caser and GRU4Rec"
     assert and_list(["a", "b", "c"]) == "a, b and c"
+
+
+def test_best_setting_reading_compares_the_lead_with_the_seed_spread():
+    from recsys_lib.report import best_setting_reading
+
+    # lead 0.120 - 0.110 = 0.010; seeds 0.10, 0.11, 0.12 have sd 0.010: within 2 sd
+    close = best_setting_reading({5: 0.110, 9: 0.120, 3: 0.090}, [0.10, 0.11, 0.12])
+    assert close.startswith("the best window, L = 9, leads the next best (L = 5) by 0.010")
+    assert "deviation of the chosen settings is 0.010" in close
+    assert close.endswith("the best windows are within what a change of seed does")
+    # seeds 0.100, 0.101, 0.102 have sd 0.001: a lead of 0.010 is more than twice that
+    far = best_setting_reading({5: 0.110, 9: 0.120}, [0.100, 0.101, 0.102], "dim", "width")
+    assert far.endswith("dim = 9 stands out by more than twice that")
+    # one seed: no spread, so any lead stands out
+    assert best_setting_reading({1: 0.2, 2: 0.1}, [0.2]).endswith(
+        "L = 1 stands out by more than twice that"
+    )
+    with pytest.raises(ValueError, match="at least two values of L"):
+        best_setting_reading({9: 0.12}, [0.1, 0.2])
+
+
+def test_the_interval_beside_a_mean_over_seeds_is_that_means_interval():
+    import inspect
+
+    from recsys_lib.experiment import run_experiment
+    from recsys_lib.metrics import bootstrap_ci
+    from recsys_lib.report import CI_N_BOOT, model_table, seed_mean_ci
+
+    # one bootstrap setting: the records' own
+    assert inspect.signature(run_experiment).parameters["n_boot"].default == CI_N_BOOT
+    rng = np.random.default_rng(3)
+    users = rng.random((3, 200))  # three seeds' per-user values of the same 200 users
+    recs = [
+        dict(_record(s, float(users[s].mean())), per_user_test_ndcg=list(users[s]))
+        for s in range(3)
+    ]
+    lo, hi = seed_mean_ci(recs)
+    # the bootstrap of each user's mean over the seeds, not of one seed's values
+    want = bootstrap_ci(users.mean(0), n_boot=CI_N_BOOT, seed=0)
+    assert (lo, hi) == (round(want[0], 4), round(want[1], 4))
+    assert lo < users.mean() < hi
+    # averaging over seeds shrinks the per-user spread, so the interval is narrower
+    one = seed_mean_ci(recs[:1])
+    assert hi - lo < one[1] - one[0]
+    assert summarise(recs)["test NDCG@10 CI"] == (lo, hi)
+    table = model_table({"m": recs, "n": recs[:1]}, extra=("params", "coverage@10"))
+    assert list(table.index) == ["m", "n"]
+    assert table.loc["m", "seeds"] == 3 and np.isnan(table.loc["n", "± sd"])
+    assert table.loc["m", "95% CI"] == f"[{lo:.3f}, {hi:.3f}]"
+    assert table.loc["m", "test NDCG@10"] == pytest.approx(users.mean())
+    assert table.loc["m", "coverage@10"] == 0.3
+    with pytest.raises(ValueError, match="same users"):
+        seed_mean_ci([recs[0], dict(recs[1], per_user_test_ndcg=[0.1])])

@@ -163,6 +163,17 @@ def test_a_cost_bound_closes_the_dear_edge_only_when_one_step_more_passes_the_ta
         "dim=128 is the largest value tried",
         "blocks=3 is the largest value tried",
     ]
+    # the edges the target closed are named, with the estimated seconds of the next value
+    from recsys_lib.tuning import cost_bound_edges
+
+    assert cost_bound_edges("sasrec", best, seconds=100.0) == [
+        "dim=128 is the largest value tried, but dim=256 would take about 200 s a seed, "
+        "past the 120 s target",
+        "blocks=3 is the largest value tried, but blocks=4 would take about 133 s a seed, "
+        "past the 120 s target",
+    ]
+    assert len(cost_bound_edges("sasrec", best, seconds=80.0)) == 1
+    assert cost_bound_edges("sasrec", best, seconds=50.0) == []
     # without a measured time, and at the cheap end, an edge is an edge
     assert len(open_edges("sasrec", best)) == 2
     cheap = dict(best, L=2, dim=8, blocks=1, lr=1e-4)
