@@ -157,6 +157,9 @@ def trained_model(name: str, split, seed: int = 0, dataset: str = "ml-100k",
     model with no weights to store (EASE, ItemKNN, ...) is refitted in seconds and comes with
     its stored record.
     The model's ``restored_from_store_``, and the record's ``"restored"``, say which happened.
+    A model retrained here while its current record is stored comes with that record (one value
+    per fact in the book), plus ``"retrained_seconds"`` (this run's time) and ``"reproduced"``
+    (whether this run's test metrics match the record's to 3 decimals).
     """
     from .model_store import _stores_weights, fitted_model, load_model
 
@@ -168,10 +171,17 @@ def trained_model(name: str, split, seed: int = 0, dataset: str = "ml-100k",
         # a model without weights to store (closed-form, neighbourhood) is fitted again here,
         # in seconds and deterministically; its record, and its measured time, stay the stored ones
         return {**rec, "cached": True}, fitted_model(name, split, seed, overrides)
-    rec, model = run_experiment(name, split, seed=seed, dataset=dataset, overrides=overrides,
+    new, model = run_experiment(name, split, seed=seed, dataset=dataset, overrides=overrides,
                                 return_model=True)
     model.restored_from_store_ = False
-    return {**rec, "cached": False}, model
+    if rec is not None:
+        # a current record exists (the store was empty, e.g. on a fresh clone): its figures,
+        # the training time among them, stay the book's one value; this run's time is kept
+        # beside it, and whether this run reproduced the stored test metrics
+        same = all(abs(new["test"][m] - rec["test"][m]) < 5e-4 for m in rec["test"])
+        return {**rec, "cached": False, "retrained_seconds": new["train_seconds"],
+                "reproduced": same}, model
+    return {**new, "cached": False}, model
 
 
 def variant_records(name: str, split, overrides: dict, tag: str, profile: str = "full",

@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 __all__ = ["TRIALS", "tune", "tuning_key", "tuning_path", "tuning_status", "open_edges",
-           "search_space", "edges", "cost_bound_edges", "load_tuning", "tuning_record", "trials_frame", "best_seconds",
+           "search_space", "edges", "cost_bound_edges", "load_tuning", "tuning_record", "trials_frame", "best_trials", "best_seconds",
            "studies_dir", "study_file", "search_progress"]
 
 #: the search budget of every model: trials of TPE on validation NDCG@10
@@ -126,6 +126,27 @@ def trials_frame(name: str, dataset: str = "ml-100k"):
     if not any("stopped_at_epoch" in t for t in trials):
         out = out.drop(columns="stopped at epoch", errors="ignore")
     return out
+
+
+def best_trials(trials, n: int = 8):
+    """The ``n`` best distinct settings of a ``trials_frame``, best first, as a reader reads
+    them: a setting proposed more than once (TPE may repeat one) is one row, with the number
+    of times in ``proposed``; ``stopped at epoch`` reads as an integer, or "–" for a trial that
+    ran to the end."""
+    import pandas as pd
+
+    if trials.empty:
+        return trials
+    settings = [c for c in trials.columns if c not in ("valid NDCG@10", "stopped at epoch")]
+    ranked = trials.sort_values("valid NDCG@10", ascending=False, kind="stable")
+    counts = ranked.groupby(settings, sort=False, dropna=False).size()
+    out = ranked.drop_duplicates(subset=settings, keep="first").head(n).copy()
+    out["proposed"] = [int(counts.loc[tuple(r)]) if len(settings) > 1 else int(counts.loc[r[0]])
+                       for r in out[settings].itertuples(index=False)]
+    if "stopped at epoch" in out:
+        out["stopped at epoch"] = out["stopped at epoch"].map(
+            lambda v: "–" if pd.isna(v) else str(int(v)))
+    return out.reset_index(drop=True)
 
 
 def tuning_status(name: str, split, dataset: str = "ml-100k") -> str:

@@ -94,6 +94,9 @@ def test_a_chapter_run_restores_a_stored_model_with_its_record_and_trains_only_w
     rec, model = trained_model("bpr", split, seed=0, overrides=hp)
     assert not model.restored_from_store_ and not rec["cached"]
     assert rec["test"] == stored["test"] and rec["valid"] == stored["valid"]
+    # the stored record's figures stay the one value (its time too); this run's time beside
+    assert rec["train_seconds"] == stored["train_seconds"] and rec["reproduced"]
+    assert rec["retrained_seconds"] > 0
     assert load_model("bpr", split, seed=0, overrides=hp) is not None  # stored for next time
     # no current record (other settings): trained, never served a stale record
     rec, model = trained_model("bpr", split, seed=0, overrides={**hp, "dim": 4})

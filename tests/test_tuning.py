@@ -329,3 +329,27 @@ def test_set_defaults_rewrites_only_the_tuned_literals():
     assert {k: ast.literal_eval(nodes[k]) for k in best} == best
     with pytest.raises(ValueError, match="no class"):
         mod._config_params(source, "NoSuchModel")
+
+
+def test_best_trials_reads_as_a_table_of_distinct_settings():
+    import pandas as pd
+
+    from recsys_lib.tuning import best_trials
+
+    trials = pd.DataFrame(
+        {
+            "L": [5, 10, 5, 20, 5],
+            "lr": [0.01, 0.01, 0.01, 0.1, 0.001],
+            "valid NDCG@10": [0.10, 0.08, 0.10, 0.02, 0.09],
+            "stopped at epoch": [None, None, None, 5, None],
+        }
+    )
+    out = best_trials(trials, n=3)
+    # L = 5, lr = 0.01 was proposed twice: one row, counted
+    assert out[["L", "lr"]].values.tolist() == [[5, 0.01], [5, 0.001], [10, 0.01]]
+    assert out["proposed"].tolist() == [2, 1, 1]
+    assert out["stopped at epoch"].tolist() == ["–", "–", "–"]
+    assert best_trials(trials, n=10)["stopped at epoch"].tolist()[-1] == "5"
+    one = pd.DataFrame({"k": [5, 5, 7], "valid NDCG@10": [0.2, 0.2, 0.1]})
+    assert best_trials(one)["proposed"].tolist() == [2, 1]
+    assert best_trials(pd.DataFrame()).empty

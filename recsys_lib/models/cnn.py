@@ -307,7 +307,7 @@ class ContentCNN(EarlyStoppingRecommender):
 
     @dataclass(frozen=True)
     class Config(TrainConfig):
-        dim: int = param(32, low=1, doc="user and item vector size")
+        dim: int = param(256, low=1, doc="user and item vector size")
         word_dim: int = param(32, low=1, doc="title word embedding size")
         filters: int = param(64, low=1, doc="convolution filters over the title")
         kernel: int = param(3, low=1, doc="words per filter")
@@ -315,11 +315,11 @@ class ContentCNN(EarlyStoppingRecommender):
         l2: float = param(1e-5, low=0)
         negatives: int = param(2, low=1)
         item_offsets: bool = param(True, doc="learn a per-item offset and bias")
-        dropout: float = param(0.0, low=0, high=0.99, doc="dropout on the pooled content features")
+        dropout: float = param(0.1, low=0, high=0.99, doc="dropout on the pooled content features")
         loss: str = param("bce", choices=("bce", "bpr"), doc="the article's BCE, or BPR")
         epochs: int = param(20, low=1)
         batch_size: int = param(4096, low=1)
-        lr: float = param(5e-3, low=0, low_open=True)
+        lr: float = param(0.003, low=0, low_open=True)
         # an order-blind model has no history length; its width is dim and the filter count
         space = {"dim": [16, 32, 64, 128, 256, 512, 1024], "filters": [16, 32, 64, 128, 256],
                  "dropout": [0.0, 0.1, 0.25, 0.5, 0.75], "l2": [0.0, 1e-6, 1e-5, 1e-4, 1e-3],
