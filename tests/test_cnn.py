@@ -198,12 +198,21 @@ def test_sample_negatives_from_candidates():
 
 
 def test_content_cnn_bpr_loss_by_hand_and_shapes():
-    """``loss="bpr"`` trains on (user, watched, sampled) triples: one BPR step's loss is
-    ``-mean log sigmoid(x_ui - x_uj)`` of the network's own scores (no L2 here), the scores
-    keep their shape, and an unknown loss is refused by name."""
+    """``loss="bpr"`` trains on (user, rated, sampled) triples: one BPR step's loss is
+    ``-mean log sigmoid(x_ui - x_uj)`` of the network's own scores (no L2 and no dropout
+    here: a training step draws its dropout mask), the scores keep their shape, and an
+    unknown loss is refused by name."""
     split = _block_split()
     m = ContentCNN(
-        dim=4, filters=4, word_dim=4, l2=0.0, epochs=1, batch_size=64, seed=0, loss="bpr"
+        dim=4,
+        filters=4,
+        word_dim=4,
+        l2=0.0,
+        dropout=0.0,
+        epochs=1,
+        batch_size=64,
+        seed=0,
+        loss="bpr",
     ).fit(split)
     assert m.score(np.arange(3)).shape == (3, split.num_items)
     assert m.examples_per_epoch == len(split.train) * m.negatives
