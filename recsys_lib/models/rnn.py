@@ -181,8 +181,10 @@ class ArticleLSTM(_ChunkedSequenceRecommender):
         epochs: int = param(40, low=1)
         lr: float = param(3e-3, low=0, low_open=True, doc="Adam's learning rate")
         batch_size: int = param(128, low=1)
-        space = {"L": [2, 3, 5, 10, 20, 50, 100], "units": [16, 32, 64, 128, 256],
-                 "dim": [16, 32, 64, 128, 256], "dropout": [0.0, 0.1, 0.2, 0.4, 0.6],
+        # widened twice after searches ended on an open edge (L = 5; then units = 256 and
+        # dropout = 0.6)
+        space = {"L": [2, 3, 5, 10, 20, 50, 100], "units": [16, 32, 64, 128, 256, 512],
+                 "dim": [16, 32, 64, 128, 256], "dropout": [0.0, 0.1, 0.2, 0.4, 0.6, 0.8],
                  "negatives": [1, 2, 4, 8, 16], "lr": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}
 
         def check(self):
