@@ -237,7 +237,7 @@ class CFGAN(EarlyStoppingRecommender):
     class Config(TrainConfig):
         hidden: int = param(256, low=1, doc="hidden units of G and D")
         alpha: float = param(1.0, low=0, doc="weight of the zero-reconstruction penalty")
-        s: float = param(0.3, low=0, high=1, doc="share of unseen items in both masks")
+        s: float = param(0.7, low=0, high=1, doc="share of unseen items in both masks")
         s_zr: float | None = param(None, low=0, high=1, none_ok=True, doc="default s")
         s_pm: float | None = param(None, low=0, high=1, none_ok=True, doc="default s")
         lr: float = param(1e-3, low=0, low_open=True)
